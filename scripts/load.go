@@ -69,7 +69,7 @@ func Load(fsys fs.FS) (*Library, error) {
 }
 
 // fileScript is a script as written in a file. Vars is here only to refuse
-// it: it is derived from the text.
+// it, since it is derived from the text; omitempty lets tests write files.
 type fileScript struct {
 	ID       string          `json:"id"`
 	Locale   string          `json:"locale"`
@@ -78,7 +78,7 @@ type fileScript struct {
 	Title    string          `json:"title"`
 	Text     string          `json:"text"`
 	Shortcut string          `json:"shortcut"`
-	Vars     json.RawMessage `json:"vars"`
+	Vars     json.RawMessage `json:"vars,omitempty"`
 }
 
 type fileFormat struct {
