@@ -1,0 +1,145 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/daogou/daogou/chat/rules"
+)
+
+// Every time the store keeps is UTC, truncated to the millisecond, so both
+// backends give back exactly what they were given at that precision.
+
+// ms is t in UTC truncated to the millisecond; zero stays zero.
+func ms(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Truncate(time.Millisecond)
+}
+
+// msCeil is t in UTC rounded up to the millisecond: a stored time is at or
+// after t exactly when it is at or after msCeil(t).
+func msCeil(t time.Time) time.Time {
+	r := ms(t)
+	if r.Before(t) {
+		r = r.Add(time.Millisecond)
+	}
+	return r
+}
+
+// msOrNow is ms(t), or now when t is zero.
+func msOrNow(t time.Time) time.Time {
+	if t.IsZero() {
+		return ms(time.Now())
+	}
+	return ms(t)
+}
+
+func msState(s rules.State) rules.State {
+	s.GreetingStarted = ms(s.GreetingStarted)
+	s.GreetingDeadline = ms(s.GreetingDeadline)
+	s.GreetingAutoAt = ms(s.GreetingAutoAt)
+	s.TurnStarted = ms(s.TurnStarted)
+	s.TurnDeadline = ms(s.TurnDeadline)
+	s.TurnReassignAt = ms(s.TurnReassignAt)
+	return s
+}
+
+// normalize brings c's times to the stored precision.
+func (c *Conversation) normalize() {
+	c.OpenedAt = At(ms(c.OpenedAt.Time))
+	c.ClosedAt = At(ms(c.ClosedAt.Time))
+	c.AssignedAt = At(ms(c.AssignedAt.Time))
+	c.Timers = msState(c.Timers)
+}
+
+// clone is a copy of c that shares no memory with it.
+func (c Conversation) clone() Conversation {
+	if c.Context != nil {
+		c.Context = append(json.RawMessage(nil), c.Context...)
+	}
+	return c
+}
+
+// checkContext rejects a context that is not JSON, so both backends agree.
+func checkContext(ctx json.RawMessage) error {
+	if len(ctx) > 0 && !json.Valid(ctx) {
+		return fmt.Errorf("store: conversation context is not valid JSON")
+	}
+	return nil
+}
+
+func encodeTimers(s rules.State) (string, error) {
+	b, err := json.Marshal(msState(s))
+	if err != nil {
+		return "", fmt.Errorf("store: encode timers: %w", err)
+	}
+	return string(b), nil
+}
+
+func decodeTimers(b []byte) (rules.State, error) {
+	var s rules.State
+	if len(b) == 0 {
+		return s, nil
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("store: decode timers: %w", err)
+	}
+	return msState(s), nil
+}
+
+// updatePlan is what Update saves: the conversation after fn and the
+// messages to append, numbered.
+type updatePlan struct {
+	conv Conversation
+	msgs []Message
+}
+
+// plan runs fn on a copy of cur (the stored conversation) and fills in what
+// the store owns: ids, times, seqs and the conversation's identity. The
+// error of fn comes back as is.
+func plan(cur Conversation, fn func(c *Conversation) ([]Message, error)) (updatePlan, error) {
+	next := cur.clone()
+	msgs, err := fn(&next)
+	if err != nil {
+		return updatePlan{}, err
+	}
+	if err := checkContext(next.Context); err != nil {
+		return updatePlan{}, err
+	}
+	next.ID, next.VisitorID, next.OpenedAt = cur.ID, cur.VisitorID, cur.OpenedAt
+	next.normalize()
+	now := ms(time.Now())
+	out := make([]Message, len(msgs))
+	type clientKey struct{ author, client string }
+	var clients map[clientKey]bool
+	for i, m := range msgs {
+		if m.ClientMsgID != "" {
+			k := clientKey{m.Author.ID, m.ClientMsgID}
+			if clients[k] {
+				return updatePlan{}, fmt.Errorf("%w: client_msg_id %q twice in one update", ErrConflict, m.ClientMsgID)
+			}
+			if clients == nil {
+				clients = map[clientKey]bool{}
+			}
+			clients[k] = true
+		}
+		if m.ID == "" {
+			m.ID = uuid.NewString()
+		}
+		if m.CreatedAt.IsZero() {
+			m.CreatedAt = At(now)
+		} else {
+			m.CreatedAt = At(ms(m.CreatedAt.Time))
+		}
+		m.ConversationID = cur.ID
+		m.Seq = cur.LastSeq + int64(i) + 1
+		out[i] = m
+	}
+	next.LastSeq = cur.LastSeq + int64(len(out))
+	return updatePlan{conv: next, msgs: out}, nil
+}

@@ -1,0 +1,210 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+const (
+	pgConvCols = `id, visitor_id, visitor_name, state, agent_id, locale, topic, context,
+		opened_at, closed_at, outcome, last_seq, assigned_at, timers`
+	pgMsgCols = `id, conversation_id, seq, author_kind, author_id, author_name, kind, text,
+		auto, created_at, client_msg_id, script_id`
+)
+
+// CreateConversation stores a new conversation with LastSeq 0; a zero
+// OpenedAt is now. ErrConflict when the id is taken or the visitor already
+// has a conversation that is not closed; ErrNotFound for an unknown visitor.
+func (p *Postgres) CreateConversation(ctx context.Context, c Conversation) error {
+	if err := p.open(); err != nil {
+		return err
+	}
+	if err := checkContext(c.Context); err != nil {
+		return err
+	}
+	c.OpenedAt = At(msOrNow(c.OpenedAt.Time))
+	c.normalize()
+	timers, err := encodeTimers(c.Timers)
+	if err != nil {
+		return err
+	}
+	_, err = p.pool.Exec(ctx, "INSERT INTO conversations ("+pgConvCols+
+		") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $13)",
+		c.ID, c.VisitorID, c.VisitorName, c.State, c.AgentID, c.Locale, c.Topic, nullJSON(c.Context),
+		c.OpenedAt.Time, pgTime(c.ClosedAt.Time), c.Outcome, pgTime(c.AssignedAt.Time), timers)
+	if err != nil {
+		return pgErr("create conversation", err)
+	}
+	return nil
+}
+
+func (p *Postgres) Conversation(ctx context.Context, id string) (Conversation, error) {
+	return p.oneConversation(ctx, "id = $1", id)
+}
+
+// OpenConversation is the visitor's conversation that is not closed.
+func (p *Postgres) OpenConversation(ctx context.Context, visitorID string) (Conversation, error) {
+	return p.oneConversation(ctx, "visitor_id = $1 AND state <> 'closed'", visitorID)
+}
+
+func (p *Postgres) oneConversation(ctx context.Context, where string, arg any) (Conversation, error) {
+	if err := p.open(); err != nil {
+		return Conversation{}, err
+	}
+	c, err := scanPgConv(p.pool.QueryRow(ctx, "SELECT "+pgConvCols+" FROM conversations WHERE "+where, arg))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Conversation{}, fmt.Errorf("store: conversation %v: %w", arg, ErrNotFound)
+	}
+	if err != nil {
+		return Conversation{}, fmt.Errorf("store: read conversation: %w", err)
+	}
+	return c, nil
+}
+
+// OpenConversations lists every conversation not closed, oldest first.
+func (p *Postgres) OpenConversations(ctx context.Context) ([]Conversation, error) {
+	if err := p.open(); err != nil {
+		return nil, err
+	}
+	rows, err := p.pool.Query(ctx, "SELECT "+pgConvCols+
+		" FROM conversations WHERE state <> 'closed' ORDER BY opened_at, ord")
+	if err != nil {
+		return nil, fmt.Errorf("store: list open conversations: %w", err)
+	}
+	return collectPg(rows, scanPgConv)
+}
+
+// VisitorConversations lists a visitor's conversations, newest first, at
+// most limit (limit <= 0: all).
+func (p *Postgres) VisitorConversations(ctx context.Context, visitorID string, limit int) ([]Conversation, error) {
+	if err := p.open(); err != nil {
+		return nil, err
+	}
+	rows, err := p.pool.Query(ctx, "SELECT "+pgConvCols+
+		" FROM conversations WHERE visitor_id = $1 ORDER BY opened_at DESC, ord DESC LIMIT $2", visitorID, pgLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("store: list visitor conversations: %w", err)
+	}
+	return collectPg(rows, scanPgConv)
+}
+
+// Update locks the conversation's row for one transaction, calls fn with a
+// copy and saves the result and the messages fn returns. See Store.
+func (p *Postgres) Update(ctx context.Context, id string, fn func(c *Conversation) ([]Message, error)) (Change, error) {
+	if err := p.open(); err != nil {
+		return Change{}, err
+	}
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return Change{}, fmt.Errorf("store: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // after Commit: nothing to do
+
+	cur, err := scanPgConv(tx.QueryRow(ctx, "SELECT "+pgConvCols+" FROM conversations WHERE id = $1 FOR UPDATE", id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Change{}, fmt.Errorf("store: conversation %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Change{}, fmt.Errorf("store: lock conversation: %w", err)
+	}
+	pl, err := plan(cur, fn)
+	if err != nil {
+		return Change{}, err
+	}
+	for _, m := range pl.msgs {
+		if m.ClientMsgID == "" {
+			continue
+		}
+		prev, err := scanPgMsg(tx.QueryRow(ctx, "SELECT "+pgMsgCols+
+			" FROM messages WHERE conversation_id = $1 AND author_id = $2 AND client_msg_id = $3",
+			id, m.Author.ID, m.ClientMsgID))
+		if err == nil {
+			return Change{Conversation: cur, Messages: []Message{prev}, Duplicate: true}, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return Change{}, fmt.Errorf("store: check client_msg_id: %w", err)
+		}
+	}
+	c := pl.conv
+	timers, err := encodeTimers(c.Timers)
+	if err != nil {
+		return Change{}, err
+	}
+	b := &pgx.Batch{}
+	for _, m := range pl.msgs {
+		b.Queue("INSERT INTO messages ("+pgMsgCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+			m.ID, m.ConversationID, m.Seq, m.Author.Kind, m.Author.ID, m.Author.Name, m.Kind, m.Text, m.Auto,
+			m.CreatedAt.Time, nullString(m.ClientMsgID), m.ScriptID)
+	}
+	b.Queue(`UPDATE conversations SET visitor_name = $1, state = $2, agent_id = $3, locale = $4, topic = $5,
+		context = $6, closed_at = $7, outcome = $8, last_seq = $9, assigned_at = $10, timers = $11 WHERE id = $12`,
+		c.VisitorName, c.State, c.AgentID, c.Locale, c.Topic, nullJSON(c.Context), pgTime(c.ClosedAt.Time),
+		c.Outcome, c.LastSeq, pgTime(c.AssignedAt.Time), timers, c.ID)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return Change{}, pgErr("save conversation", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return Change{}, pgErr("commit", err)
+	}
+	return Change{Conversation: c, Messages: pl.msgs}, nil
+}
+
+// Messages lists a conversation's messages with seq > afterSeq, oldest
+// first, at most limit (limit <= 0: all).
+func (p *Postgres) Messages(ctx context.Context, conversationID string, afterSeq int64, limit int) ([]Message, error) {
+	if err := p.open(); err != nil {
+		return nil, err
+	}
+	rows, err := p.pool.Query(ctx, "SELECT "+pgMsgCols+
+		" FROM messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+		conversationID, afterSeq, pgLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("store: list messages: %w", err)
+	}
+	return collectPg(rows, scanPgMsg)
+}
+
+func scanPgConv(row pgx.Row) (Conversation, error) {
+	var (
+		c                  Conversation
+		ctxJSON, timers    []byte
+		opened             time.Time
+		closedAt, assigned *time.Time
+	)
+	err := row.Scan(&c.ID, &c.VisitorID, &c.VisitorName, &c.State, &c.AgentID, &c.Locale, &c.Topic, &ctxJSON,
+		&opened, &closedAt, &c.Outcome, &c.LastSeq, &assigned, &timers)
+	if err != nil {
+		return Conversation{}, err
+	}
+	if len(ctxJSON) > 0 {
+		c.Context = ctxJSON
+	}
+	c.OpenedAt = At(opened.UTC())
+	c.ClosedAt = At(fromPgTime(closedAt))
+	c.AssignedAt = At(fromPgTime(assigned))
+	if c.Timers, err = decodeTimers(timers); err != nil {
+		return Conversation{}, err
+	}
+	return c, nil
+}
+
+func scanPgMsg(row pgx.Row) (Message, error) {
+	var (
+		m      Message
+		client *string
+	)
+	err := row.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.Author.Kind, &m.Author.ID, &m.Author.Name, &m.Kind,
+		&m.Text, &m.Auto, &m.CreatedAt.Time, &client, &m.ScriptID)
+	if err != nil {
+		return Message{}, err
+	}
+	m.CreatedAt = At(m.CreatedAt.UTC())
+	if client != nil {
+		m.ClientMsgID = *client
+	}
+	return m, nil
+}

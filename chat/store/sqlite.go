@@ -1,0 +1,302 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// SQLite settings.
+const (
+	// sqliteQueue bounds the write requests waiting for the writer.
+	sqliteQueue = 1024
+	// sqliteBatch is the most requests committed together.
+	sqliteBatch = 256
+	// sqliteBusy is how long a connection waits for a lock (ms).
+	sqliteBusy = 5000
+)
+
+// SQLite is the embedded Store. SQLite has one writer, so every write goes
+// through one goroutine that commits what is waiting as one transaction
+// (group commit: one fsync for up to sqliteBatch requests), each request in
+// its own savepoint so that one failing request fails alone. A write is
+// answered only after its commit returned. Reads use a separate pool of
+// read-only connections, which WAL lets run beside the writer.
+type SQLite struct {
+	log *zap.Logger
+	rdb *sql.DB // read-only pool
+	wdb *sql.DB // the writer's single connection
+	w   *writer
+
+	// mu is held shared while a request is handed to the writer and
+	// exclusively by Close, which then closes reqs: no send can race it.
+	mu     sync.RWMutex
+	closed bool
+	shut   atomic.Bool // closed, readable without mu
+	reqs   chan *writeReq
+	done   chan struct{} // the writer has stopped
+}
+
+var _ Store = (*SQLite)(nil)
+
+// writeReq is one write waiting for the writer.
+type writeReq struct {
+	ctx      context.Context
+	run      func(w *writer) error
+	err      error
+	panicked any
+	done     chan struct{}
+}
+
+// OpenSQLite opens (creating it and its directory when missing) the database
+// at path, applies the migrations and starts the writer.
+func OpenSQLite(ctx context.Context, path string, log *zap.Logger) (*SQLite, error) {
+	if path == "" || strings.ContainsRune(path, '?') {
+		return nil, fmt.Errorf("store: sqlite path %q: empty or holds '?'", path)
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("store: create %s: %w", dir, err)
+		}
+	}
+	log = log.Named("sqlite")
+	wdsn := fmt.Sprintf("%s?_busy_timeout=%d&_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1", path, sqliteBusy)
+	wdb, err := sql.Open("sqlite", wdsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+	w, err := newWriter(ctx, wdb)
+	if err == nil {
+		err = migrateSQLite(ctx, w.conn, log)
+	}
+	if err == nil {
+		err = w.prepare(ctx)
+	}
+	if err != nil {
+		w.close()
+		_ = wdb.Close()
+		return nil, err
+	}
+	rdsn := fmt.Sprintf("%s?_busy_timeout=%d&_query_only=1", path, sqliteBusy)
+	rdb, err := sql.Open("sqlite", rdsn)
+	if err != nil {
+		w.close()
+		_ = wdb.Close()
+		return nil, fmt.Errorf("store: open %s for reading: %w", path, err)
+	}
+	readers := max(4, runtime.GOMAXPROCS(0))
+	rdb.SetMaxOpenConns(readers)
+	rdb.SetMaxIdleConns(readers)
+	s := &SQLite{
+		log:  log,
+		rdb:  rdb,
+		wdb:  wdb,
+		w:    w,
+		reqs: make(chan *writeReq, sqliteQueue),
+		done: make(chan struct{}),
+	}
+	go s.loop()
+	log.Info("opened", zap.String("path", path))
+	return s, nil
+}
+
+func migrateSQLite(ctx context.Context, conn *sql.Conn, log *zap.Logger) (err error) {
+	steps, err := loadMigrations("sqlite")
+	if err != nil {
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
+		return fmt.Errorf("store: create schema_migrations: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_, _ = conn.ExecContext(context.Background(), "ROLLBACK")
+		}
+	}()
+	var current int
+	if err := conn.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&current); err != nil {
+		return fmt.Errorf("store: read schema version: %w", err)
+	}
+	for _, m := range steps {
+		if m.version <= current {
+			continue
+		}
+		if _, err := conn.ExecContext(ctx, m.sql); err != nil {
+			return fmt.Errorf("store: migration %s: %w", m.name, err)
+		}
+		if _, err := conn.ExecContext(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+			m.version, time.Now().UnixMilli()); err != nil {
+			return fmt.Errorf("store: record migration %s: %w", m.name, err)
+		}
+		log.Info("migrated", zap.String("migration", m.name))
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return fmt.Errorf("store: commit migrations: %w", err)
+	}
+	return nil
+}
+
+// write hands run to the writer and waits for its commit. run executes on
+// the writer goroutine, inside a savepoint; its error rolls the savepoint
+// back and comes back as is, and so does a panic.
+func (s *SQLite) write(ctx context.Context, run func(w *writer) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r := &writeReq{ctx: ctx, run: run, done: make(chan struct{}, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case s.reqs <- r:
+		s.mu.RUnlock()
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	// Once queued, the request is answered: run and committed, failed, or
+	// skipped because ctx ended before its turn. Waiting here keeps the
+	// answer truthful: a write is never reported failed after committing.
+	<-r.done
+	if r.panicked != nil {
+		panic(r.panicked)
+	}
+	return r.err
+}
+
+// loop is the writer goroutine. It ends when Close has closed reqs and
+// every request queued before was committed and answered.
+func (s *SQLite) loop() {
+	defer close(s.done)
+	batch := make([]*writeReq, 0, sqliteBatch)
+	for r := range s.reqs {
+		batch = append(batch[:0], r)
+	fill:
+		for len(batch) < sqliteBatch {
+			select {
+			case r, ok := <-s.reqs:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		s.w.commitBatch(batch, s.log)
+		for i, r := range batch {
+			r.done <- struct{}{}
+			batch[i] = nil
+		}
+	}
+}
+
+// Close stops taking writes, lets the writer commit everything already
+// queued, checkpoints the WAL into the database file and closes. A second
+// Close does nothing.
+func (s *SQLite) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.shut.Store(true)
+	close(s.reqs)
+	s.mu.Unlock()
+	<-s.done
+
+	var errs []error
+	if err := s.rdb.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("store: close readers: %w", err))
+	}
+	var busy, logPages, moved int
+	err := s.w.conn.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logPages, &moved)
+	switch {
+	case err != nil:
+		errs = append(errs, fmt.Errorf("store: checkpoint: %w", err))
+	case busy != 0:
+		s.log.Warn("checkpoint incomplete", zap.Int("wal_pages", logPages), zap.Int("moved", moved))
+	}
+	if err := s.w.close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.wdb.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("store: close writer: %w", err))
+	}
+	s.log.Info("closed")
+	return errors.Join(errs...)
+}
+
+// Ping checks that a read connection answers and the store is open.
+func (s *SQLite) Ping(ctx context.Context) error {
+	if s.shut.Load() {
+		return ErrClosed
+	}
+	var one int
+	if err := s.rdb.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
+
+// reading guards a read: ErrClosed once the store is closed.
+func (s *SQLite) reading() error {
+	if s.shut.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// sqliteErr maps constraint failures to the sentinels: a unique key taken is
+// ErrConflict, a missing referenced row is ErrNotFound.
+func sqliteErr(op string, err error) error {
+	var e *sqlite.Error
+	if errors.As(err, &e) {
+		switch e.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("store: %s: %w: %w", op, ErrConflict, err)
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return fmt.Errorf("store: %s: %w: %w", op, ErrNotFound, err)
+		}
+	}
+	return fmt.Errorf("store: %s: %w", op, err)
+}
+
+func fromMillis(n int64) time.Time { return time.UnixMilli(n).UTC() }
+
+func fromNullMillis(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return fromMillis(n.Int64)
+}
+
+// millis is t as stored: unix milliseconds, or NULL when zero.
+func millis(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMilli()
+}

@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// CreateConversation stores a new conversation with LastSeq 0; a zero
+// OpenedAt is now. ErrConflict when the id is taken or the visitor already
+// has a conversation that is not closed; ErrNotFound for an unknown visitor.
+func (s *SQLite) CreateConversation(ctx context.Context, c Conversation) error {
+	if err := checkContext(c.Context); err != nil {
+		return err
+	}
+	c = c.clone()
+	c.OpenedAt = At(msOrNow(c.OpenedAt.Time))
+	c.normalize()
+	timers, err := encodeTimers(c.Timers)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, func(w *writer) error {
+		_, err := w.conn.ExecContext(context.Background(), "INSERT INTO conversations ("+sqliteConvCols+
+			") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+			c.ID, c.VisitorID, c.VisitorName, c.State, c.AgentID, c.Locale, c.Topic, nullJSON(c.Context),
+			c.OpenedAt.UnixMilli(), millis(c.ClosedAt.Time), c.Outcome, millis(c.AssignedAt.Time), timers)
+		if err != nil {
+			return sqliteErr("create conversation", err)
+		}
+		return nil
+	})
+}
+
+func (s *SQLite) Conversation(ctx context.Context, id string) (Conversation, error) {
+	return s.oneConversation(ctx, "id = ?", id)
+}
+
+// OpenConversation is the visitor's conversation that is not closed.
+func (s *SQLite) OpenConversation(ctx context.Context, visitorID string) (Conversation, error) {
+	return s.oneConversation(ctx, "visitor_id = ? AND state <> 'closed'", visitorID)
+}
+
+func (s *SQLite) oneConversation(ctx context.Context, where string, arg any) (Conversation, error) {
+	if err := s.reading(); err != nil {
+		return Conversation{}, err
+	}
+	c, err := scanSQLiteConv(s.rdb.QueryRowContext(ctx, "SELECT "+sqliteConvCols+" FROM conversations WHERE "+where, arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Conversation{}, fmt.Errorf("store: conversation %v: %w", arg, ErrNotFound)
+	}
+	if err != nil {
+		return Conversation{}, fmt.Errorf("store: read conversation: %w", err)
+	}
+	return c, nil
+}
+
+// OpenConversations lists every conversation not closed, oldest first.
+func (s *SQLite) OpenConversations(ctx context.Context) ([]Conversation, error) {
+	if err := s.reading(); err != nil {
+		return nil, err
+	}
+	rows, err := s.rdb.QueryContext(ctx, "SELECT "+sqliteConvCols+
+		" FROM conversations WHERE state <> 'closed' ORDER BY opened_at, rowid")
+	if err != nil {
+		return nil, fmt.Errorf("store: list open conversations: %w", err)
+	}
+	return collect(rows, scanSQLiteConv)
+}
+
+// VisitorConversations lists a visitor's conversations, newest first, at
+// most limit (limit <= 0: all).
+func (s *SQLite) VisitorConversations(ctx context.Context, visitorID string, limit int) ([]Conversation, error) {
+	if err := s.reading(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = -1
+	}
+	rows, err := s.rdb.QueryContext(ctx, "SELECT "+sqliteConvCols+
+		" FROM conversations WHERE visitor_id = ? ORDER BY opened_at DESC, rowid DESC LIMIT ?", visitorID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: list visitor conversations: %w", err)
+	}
+	return collect(rows, scanSQLiteConv)
+}
+
+// Update locks the conversation (the writer is the only one), calls fn with
+// a copy and saves the result and the messages fn returns in one
+// transaction. See Store.
+func (s *SQLite) Update(ctx context.Context, id string, fn func(c *Conversation) ([]Message, error)) (Change, error) {
+	var ch Change
+	err := s.write(ctx, func(w *writer) error {
+		var err error
+		ch, err = w.update(id, fn)
+		return err
+	})
+	if err != nil {
+		return Change{}, err
+	}
+	return ch, nil
+}
+
+// Messages lists a conversation's messages with seq > afterSeq, oldest
+// first, at most limit (limit <= 0: all).
+func (s *SQLite) Messages(ctx context.Context, conversationID string, afterSeq int64, limit int) ([]Message, error) {
+	if err := s.reading(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = -1
+	}
+	rows, err := s.rdb.QueryContext(ctx, "SELECT "+sqliteMsgCols+
+		" FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?", conversationID, afterSeq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: list messages: %w", err)
+	}
+	return collect(rows, scanSQLiteMsg)
+}

@@ -1,0 +1,280 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/daogou/daogou/chat/rules"
+	"github.com/daogou/daogou/chat/store"
+	"github.com/daogou/daogou/chat/store/storetest"
+)
+
+func openSQLite(t testing.TB, path string, log *zap.Logger) *store.SQLite {
+	t.Helper()
+	s, err := store.OpenSQLite(context.Background(), path, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return s
+}
+
+func TestSQLite(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		// A directory that does not exist yet: OpenSQLite creates it.
+		return openSQLite(t, filepath.Join(t.TempDir(), "data", "daogou.db"), zaptest.NewLogger(t))
+	})
+}
+
+var at = time.Date(2025, 3, 1, 9, 30, 0, 123_000_000, time.UTC)
+
+func TestSQLiteReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "daogou.db")
+	log := zaptest.NewLogger(t)
+	s, err := store.OpenSQLite(ctx, path, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := store.Agent{ID: "a1", Email: "li@example.com", Name: "Li", Role: "agent", Skills: []string{"vip"},
+		Capacity: 2, PasswordHash: "h", CreatedAt: at}
+	v := store.Visitor{ID: "v1", TokenHash: "th", Name: "Mei", CreatedAt: at}
+	timers := rules.State{GreetingStarted: at, GreetingDeadline: at.Add(15 * time.Second)}
+	ev := store.Event{ConversationID: "c1", AgentID: "a1", Rule: "greeting", Kind: "met", Elapsed: time.Second, At: at}
+	steps := []error{
+		s.CreateAgent(ctx, a),
+		s.CreateToken(ctx, "tok", "a1", at.Add(time.Hour)),
+		s.CreateVisitor(ctx, v),
+		s.CreateConversation(ctx, store.Conversation{ID: "c1", VisitorID: "v1", State: store.Queued,
+			OpenedAt: store.At(at), Timers: timers}),
+		s.AddEvent(ctx, ev),
+	}
+	if err := errors.Join(steps...); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := s.Update(ctx, "c1", func(c *store.Conversation) ([]store.Message, error) {
+		c.State, c.AgentID = store.Assigned, "a1"
+		return []store.Message{{Author: store.Author{Kind: store.AuthorShopper, ID: "v1"}, Kind: "text", Text: "hi",
+			ClientMsgID: "m1"}}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Opening again applies no migration twice and finds everything.
+	s = openSQLite(t, path, log)
+	for _, tc := range []struct {
+		name string
+		got  result
+		want any
+	}{
+		{"agent", val(s.Agent(ctx, "a1")), a},
+		{"token", val(s.TokenAgent(ctx, "tok", at)), a},
+		{"visitor", val(s.Visitor(ctx, "v1")), v},
+		{"conversation", val(s.Conversation(ctx, "c1")), ch.Conversation},
+		{"messages", val(s.Messages(ctx, "c1", 0, 0)), ch.Messages},
+		{"events", val(s.Events(ctx, at)), []store.Event{ev}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.got.err != nil {
+				t.Fatal(tc.got.err)
+			}
+			if !reflect.DeepEqual(tc.got.v, tc.want) {
+				t.Fatalf("after reopening:\n got  %+v\n want %+v", tc.got.v, tc.want)
+			}
+		})
+	}
+	dup, err := s.Update(ctx, "c1", func(*store.Conversation) ([]store.Message, error) {
+		return []store.Message{{Author: store.Author{Kind: store.AuthorShopper, ID: "v1"}, Text: "hi", ClientMsgID: "m1"}}, nil
+	})
+	if err != nil || !dup.Duplicate {
+		t.Fatalf("retry after reopening: %+v, %v; want a duplicate", dup, err)
+	}
+}
+
+// result is what a read returned.
+type result struct {
+	v   any
+	err error
+}
+
+func val[T any](v T, err error) result { return result{v, err} }
+
+// blockWriter starts an Update whose fn holds the writer until release is
+// closed; it returns once the writer is inside fn.
+func blockWriter(t *testing.T, s *store.SQLite, release <-chan struct{}) <-chan error {
+	entered := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Update(context.Background(), "c1", func(*store.Conversation) ([]store.Message, error) {
+			close(entered)
+			<-release
+			return []store.Message{{Author: store.Author{Kind: store.AuthorSystem}, Kind: "system", Text: "first"}}, nil
+		})
+		done <- err
+	}()
+	<-entered
+	return done
+}
+
+// waitFor yields until cond holds: the writer is blocked, so whatever cond
+// waits for happens without it.
+func waitFor(cond func() bool) {
+	for !cond() {
+		runtime.Gosched()
+	}
+}
+
+func conversation(t *testing.T, s store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	if err := errors.Join(
+		s.CreateVisitor(ctx, store.Visitor{ID: "v1", CreatedAt: at}),
+		s.CreateConversation(ctx, store.Conversation{ID: "c1", VisitorID: "v1", State: store.Queued, OpenedAt: store.At(at)}),
+	); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSQLiteCloseDrains(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "daogou.db")
+	log := zaptest.NewLogger(t)
+	s, err := store.OpenSQLite(ctx, path, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conversation(t, s)
+
+	release := make(chan struct{})
+	firstDone := blockWriter(t, s, release)
+	const queued = 20
+	results := make(chan error, queued)
+	for i := range queued {
+		go func() {
+			_, err := s.Update(ctx, "c1", func(*store.Conversation) ([]store.Message, error) {
+				return []store.Message{{Author: store.Author{Kind: store.AuthorShopper, ID: "v1"}, Text: fmt.Sprint(i)}}, nil
+			})
+			results <- err
+		}()
+	}
+	waitFor(func() bool { return store.QueueLen(s) == queued })
+
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	waitFor(func() bool { return store.Closing(s) })
+	if _, err := s.Update(ctx, "c1", func(*store.Conversation) ([]store.Message, error) { return nil, nil }); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("Update after Close began: %v, want ErrClosed", err)
+	}
+	close(release)
+
+	if err := <-firstDone; err != nil {
+		t.Fatalf("the write in progress: %v", err)
+	}
+	for range queued {
+		if err := <-results; err != nil {
+			t.Fatalf("a queued write: %v", err)
+		}
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+
+	s = openSQLite(t, path, log)
+	msgs, err := s.Messages(ctx, "c1", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != queued+1 || msgs[len(msgs)-1].Seq != queued+1 {
+		t.Fatalf("after Close drained: %d messages, want %d", len(msgs), queued+1)
+	}
+}
+
+// TestSQLiteGroupCommit queues writes behind a blocked one so that they
+// commit together, and checks that a failing one fails alone.
+func TestSQLiteGroupCommit(t *testing.T) {
+	ctx := context.Background()
+	s := openSQLite(t, filepath.Join(t.TempDir(), "daogou.db"), zaptest.NewLogger(t))
+	conversation(t, s)
+	errFail := errors.New("fail")
+	cancelled, cancel := context.WithCancel(ctx)
+
+	release := make(chan struct{})
+	firstDone := blockWriter(t, s, release)
+	type result struct {
+		i   int
+		err error
+	}
+	results := make(chan result, 6)
+	for i := range 6 {
+		go func() {
+			ctx := ctx
+			if i == 4 {
+				ctx = cancelled
+			}
+			_, err := s.Update(ctx, "c1", func(c *store.Conversation) ([]store.Message, error) {
+				if i%3 == 1 {
+					c.Topic = "lost"
+					return nil, errFail
+				}
+				return []store.Message{{Author: store.Author{Kind: store.AuthorShopper, ID: "v1"}, Text: fmt.Sprint(i)}}, nil
+			})
+			results <- result{i, err}
+		}()
+	}
+	waitFor(func() bool { return store.QueueLen(s) == 6 })
+	cancel() // request 4 waits in the queue with a context that ended
+	close(release)
+	if err := <-firstDone; err != nil {
+		t.Fatal(err)
+	}
+	ok := 0
+	for range 6 {
+		r := <-results
+		var want error
+		switch {
+		case r.i == 4:
+			want = context.Canceled
+		case r.i%3 == 1:
+			want = errFail
+		}
+		if !errors.Is(r.err, want) {
+			t.Fatalf("request %d: %v, want %v", r.i, r.err, want)
+		}
+		if r.err == nil {
+			ok++
+		}
+	}
+	msgs, err := s.Messages(ctx, "c1", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Conversation(ctx, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != ok+1 || c.LastSeq != int64(ok+1) || c.Topic != "" {
+		t.Fatalf("%d messages, last seq %d, topic %q; want %d, %d, empty", len(msgs), c.LastSeq, c.Topic, ok+1, ok+1)
+	}
+}
+
+func BenchmarkSQLiteAppend(b *testing.B) {
+	s := openSQLite(b, filepath.Join(b.TempDir(), "daogou.db"), zap.NewNop())
+	benchAppend(b, s)
+}

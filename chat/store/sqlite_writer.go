@@ -1,0 +1,259 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"go.uber.org/zap"
+)
+
+// writer owns the one write connection and its prepared statements. Only
+// the writer goroutine (and OpenSQLite and Close around it) touches it.
+//
+// Statements run with context.Background(): a caller's cancelled context
+// would interrupt SQLite, and an interrupted write inside a transaction
+// rolls back the whole transaction, everyone's requests included. A
+// request's context is checked before its turn instead.
+type writer struct {
+	conn *sql.Conn
+
+	begin, commit, rollback        *sql.Stmt
+	savepoint, release, rollbackTo *sql.Stmt
+	selectConv, dupCheck           *sql.Stmt
+	insertMsg, updateConv          *sql.Stmt
+	stmts                          []*sql.Stmt
+}
+
+func newWriter(ctx context.Context, db *sql.DB) (*writer, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return &writer{}, fmt.Errorf("store: connect: %w", err)
+	}
+	return &writer{conn: conn}, nil
+}
+
+const (
+	sqliteConvCols = `id, visitor_id, visitor_name, state, agent_id, locale, topic, context,
+		opened_at, closed_at, outcome, last_seq, assigned_at, timers`
+	sqliteMsgCols = `id, conversation_id, seq, author_kind, author_id, author_name, kind, text,
+		auto, created_at, client_msg_id, script_id`
+)
+
+// prepare readies the transaction and hot-path statements.
+func (w *writer) prepare(ctx context.Context) error {
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&w.begin, "BEGIN IMMEDIATE"},
+		{&w.commit, "COMMIT"},
+		{&w.rollback, "ROLLBACK"},
+		{&w.savepoint, "SAVEPOINT req"},
+		{&w.release, "RELEASE req"},
+		{&w.rollbackTo, "ROLLBACK TO req"},
+		{&w.selectConv, "SELECT " + sqliteConvCols + " FROM conversations WHERE id = ?"},
+		{&w.dupCheck, "SELECT " + sqliteMsgCols + ` FROM messages
+			WHERE conversation_id = ? AND author_id = ? AND client_msg_id = ?`},
+		{&w.insertMsg, "INSERT INTO messages (" + sqliteMsgCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+		{&w.updateConv, `UPDATE conversations SET visitor_name = ?, state = ?, agent_id = ?, locale = ?,
+			topic = ?, context = ?, closed_at = ?, outcome = ?, last_seq = ?, assigned_at = ?, timers = ?
+			WHERE id = ?`},
+	} {
+		st, err := w.conn.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return fmt.Errorf("store: prepare %q: %w", p.sql, err)
+		}
+		*p.stmt = st
+		w.stmts = append(w.stmts, st)
+	}
+	return nil
+}
+
+func (w *writer) close() error {
+	var errs []error
+	for _, st := range w.stmts {
+		if err := st.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	w.stmts = nil
+	if w.conn != nil {
+		if err := w.conn.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("store: close write connection: %w", err)
+	}
+	return nil
+}
+
+func (w *writer) exec(st *sql.Stmt) error {
+	_, err := st.ExecContext(context.Background())
+	return err
+}
+
+// commitBatch runs every request of batch in its own savepoint of one
+// transaction and commits once. Each request ends with err set to its own
+// failure, or to the transaction's when that failed; nil means committed.
+func (w *writer) commitBatch(batch []*writeReq, log *zap.Logger) {
+	if err := w.exec(w.begin); err != nil {
+		err = fmt.Errorf("store: begin: %w", err)
+		for _, r := range batch {
+			r.err = err
+		}
+		log.Error("write transaction failed", zap.Error(err))
+		return
+	}
+	abort := func(err error) {
+		for _, r := range batch {
+			if r.err == nil && r.panicked == nil {
+				r.err = err
+			}
+		}
+		if rbErr := w.exec(w.rollback); rbErr != nil {
+			log.Error("rollback failed", zap.Error(rbErr))
+		}
+		log.Error("write transaction failed", zap.Error(err), zap.Int("requests", len(batch)))
+	}
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			continue
+		}
+		if err := w.exec(w.savepoint); err != nil {
+			abort(fmt.Errorf("store: savepoint: %w", err))
+			return
+		}
+		r.err, r.panicked = w.run(r)
+		if r.err != nil || r.panicked != nil {
+			if err := w.exec(w.rollbackTo); err != nil {
+				abort(fmt.Errorf("store: rollback to savepoint: %w", err))
+				return
+			}
+		}
+		if err := w.exec(w.release); err != nil {
+			abort(fmt.Errorf("store: release savepoint: %w", err))
+			return
+		}
+	}
+	if err := w.exec(w.commit); err != nil {
+		abort(fmt.Errorf("store: commit: %w", err))
+	}
+}
+
+// run calls r.run, turning a panic into a value to re-raise in the caller.
+func (w *writer) run(r *writeReq) (err error, panicked any) {
+	defer func() {
+		if v := recover(); v != nil {
+			panicked = v
+		}
+	}()
+	return r.run(w), nil
+}
+
+// update is Update on the writer: lock (the writer is the only one), call
+// fn, check client ids, append and save.
+func (w *writer) update(id string, fn func(c *Conversation) ([]Message, error)) (Change, error) {
+	ctx := context.Background()
+	cur, err := scanSQLiteConv(w.selectConv.QueryRowContext(ctx, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Change{}, fmt.Errorf("store: conversation %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Change{}, err
+	}
+	p, err := plan(cur, fn)
+	if err != nil {
+		return Change{}, err
+	}
+	for _, m := range p.msgs {
+		if m.ClientMsgID == "" {
+			continue
+		}
+		prev, err := scanSQLiteMsg(w.dupCheck.QueryRowContext(ctx, id, m.Author.ID, m.ClientMsgID))
+		if err == nil {
+			return Change{Conversation: cur, Messages: []Message{prev}, Duplicate: true}, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return Change{}, fmt.Errorf("store: check client_msg_id: %w", err)
+		}
+	}
+	for _, m := range p.msgs {
+		if _, err := w.insertMsg.ExecContext(ctx, m.ID, m.ConversationID, m.Seq, m.Author.Kind, m.Author.ID,
+			m.Author.Name, m.Kind, m.Text, m.Auto, m.CreatedAt.UnixMilli(), nullString(m.ClientMsgID), m.ScriptID); err != nil {
+			return Change{}, sqliteErr("append message", err)
+		}
+	}
+	c := p.conv
+	timers, err := encodeTimers(c.Timers)
+	if err != nil {
+		return Change{}, err
+	}
+	if _, err := w.updateConv.ExecContext(ctx, c.VisitorName, c.State, c.AgentID, c.Locale, c.Topic,
+		nullJSON(c.Context), millis(c.ClosedAt.Time), c.Outcome, c.LastSeq, millis(c.AssignedAt.Time),
+		timers, c.ID); err != nil {
+		return Change{}, sqliteErr("save conversation", err)
+	}
+	return Change{Conversation: c, Messages: p.msgs}, nil
+}
+
+// nullString is s, or NULL when empty.
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// nullJSON is b as text, or NULL when empty.
+func nullJSON(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanSQLiteConv(sc scanner) (Conversation, error) {
+	var (
+		c                  Conversation
+		ctxJSON, timers    []byte
+		opened             int64
+		closedAt, assigned sql.NullInt64
+	)
+	err := sc.Scan(&c.ID, &c.VisitorID, &c.VisitorName, &c.State, &c.AgentID, &c.Locale, &c.Topic, &ctxJSON,
+		&opened, &closedAt, &c.Outcome, &c.LastSeq, &assigned, &timers)
+	if err != nil {
+		return Conversation{}, err
+	}
+	if len(ctxJSON) > 0 {
+		c.Context = ctxJSON
+	}
+	c.OpenedAt = At(fromMillis(opened))
+	c.ClosedAt = At(fromNullMillis(closedAt))
+	c.AssignedAt = At(fromNullMillis(assigned))
+	if c.Timers, err = decodeTimers(timers); err != nil {
+		return Conversation{}, err
+	}
+	return c, nil
+}
+
+func scanSQLiteMsg(sc scanner) (Message, error) {
+	var (
+		m       Message
+		created int64
+		client  sql.NullString
+	)
+	err := sc.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.Author.Kind, &m.Author.ID, &m.Author.Name, &m.Kind,
+		&m.Text, &m.Auto, &created, &client, &m.ScriptID)
+	if err != nil {
+		return Message{}, err
+	}
+	m.CreatedAt = At(fromMillis(created))
+	m.ClientMsgID = client.String
+	return m, nil
+}
