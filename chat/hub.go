@@ -1,0 +1,358 @@
+// Package chat is Daogou's real-time core: the WebSocket hub with its
+// sessions, the conversation lifecycle, the two playbook timing rules carried
+// out, the HTTP API, and the Broker interface that lets instances act as one.
+//
+// Lock order: a conversation stripe lock (Hub.lock) may be held while taking
+// dispatcher.mu, Hub.subsMu or Hub.sessMu; never the other way round.
+package chat
+
+import (
+	"context"
+	"errors"
+	"hash/fnv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/daogou/daogou/chat/rules"
+	"github.com/daogou/daogou/chat/store"
+	"github.com/daogou/daogou/scripts"
+)
+
+// Config holds the hub's settings.
+type Config struct {
+	Rules           rules.Config
+	ReconnectGrace  time.Duration // an agent's last session may be gone this long
+	ShopName        string
+	DefaultLocale   string
+	DefaultCapacity int
+	PromisedWait    time.Duration // {wait_minutes} when nothing better is known
+	TokenTTL        time.Duration
+	SendQueue       int // frames queued per session before it counts as slow
+	Workers         int // goroutines carrying out due deadlines
+	AllowedOrigins  []string
+}
+
+// DefaultConfig is the playbook's numbers and sensible limits.
+func DefaultConfig() Config {
+	return Config{
+		Rules:           rules.Defaults(),
+		ReconnectGrace:  30 * time.Second,
+		ShopName:        "Daogou Demo Shop",
+		DefaultLocale:   "zh-CN",
+		DefaultCapacity: 5,
+		PromisedWait:    10 * time.Minute,
+		TokenTTL:        12 * time.Hour,
+		SendQueue:       256,
+		Workers:         8,
+	}
+}
+
+// Deps are the hub's collaborators.
+type Deps struct {
+	Store   store.Store
+	Broker  Broker
+	Scripts *scripts.Library
+	Clock   Clock
+	Log     *zap.Logger
+	Metrics *Metrics
+}
+
+// Hub keeps every session of this instance and carries out the chat.
+type Hub struct {
+	cfg     Config
+	store   store.Store
+	broker  Broker
+	scripts *scripts.Library
+	clock   Clock
+	log     *zap.Logger
+	metrics *Metrics
+
+	disp  *dispatcher
+	sched *scheduler
+	stats *statsBook
+	locks [256]sync.Mutex // conversation stripes
+
+	subsMu sync.RWMutex
+	subs   map[string]map[*Session]struct{}
+
+	sessMu   sync.Mutex
+	sessions map[*Session]struct{}
+
+	wg      sync.WaitGroup
+	quit    chan struct{}
+	due     chan string
+	closing atomic.Bool
+}
+
+// ErrShuttingDown refuses new sessions while the hub stops.
+var ErrShuttingDown = errors.New("chat: shutting down")
+
+// NewHub wires a hub; Start brings it to life.
+func NewHub(cfg Config, d Deps) *Hub {
+	if d.Clock == nil {
+		d.Clock = SystemClock{}
+	}
+	if d.Log == nil {
+		d.Log = zap.NewNop()
+	}
+	if d.Metrics == nil {
+		d.Metrics = NewMetrics()
+	}
+	if cfg.SendQueue <= 0 {
+		cfg.SendQueue = 256
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
+	}
+	h := &Hub{
+		cfg: cfg, store: d.Store, broker: d.Broker, scripts: d.Scripts,
+		clock: d.Clock, log: d.Log, metrics: d.Metrics,
+		disp:     newDispatcher(),
+		stats:    newStatsBook(),
+		subs:     make(map[string]map[*Session]struct{}),
+		sessions: make(map[*Session]struct{}),
+		quit:     make(chan struct{}),
+		due:      make(chan string, 4096),
+	}
+	h.sched = newScheduler(h.clock, h.onDue)
+	return h
+}
+
+// Start loads accounts and open conversations from the store, re-arms every
+// deadline, and starts the broker and the workers.
+func (h *Hub) Start(ctx context.Context) error {
+	if err := h.broker.Start(h.deliver, h.resubscribed); err != nil {
+		return err
+	}
+	if err := h.broker.Subscribe(ctx, supervisorChannel); err != nil {
+		return err
+	}
+	agents, err := h.store.Agents(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range agents {
+		h.disp.upsert(a)
+	}
+	if err := h.stats.load(ctx, h.store, h.clock.Now(), h.cfg.Rules); err != nil {
+		return err
+	}
+	open, err := h.store.OpenConversations(ctx)
+	if err != nil {
+		return err
+	}
+	absent := map[string]bool{}
+	for _, c := range open {
+		switch c.State {
+		case store.Assigned:
+			h.disp.hold(c.AgentID)
+			absent[c.AgentID] = true
+		case store.Queued:
+			h.disp.enqueue(queueEntry(c))
+		}
+		h.sched.Arm(c.ID, c.Timers.Next())
+	}
+	// Agents who had conversations get the reconnect grace from now.
+	for id := range absent {
+		h.startGrace(id)
+	}
+	for range h.cfg.Workers {
+		h.spawn(h.dueWorker)
+	}
+	h.spawn(h.statsLoop)
+	h.log.Info("hub started", zap.Int("agents", len(agents)), zap.Int("open_conversations", len(open)))
+	return nil
+}
+
+// spawn starts a goroutine counted for shutdown.
+func (h *Hub) spawn(f func()) {
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		f()
+	}()
+}
+
+// Shutdown closes every session with 1001 going away and waits for every
+// goroutine, or for ctx.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	if !h.closing.CompareAndSwap(false, true) {
+		return nil
+	}
+	h.sched.Stop()
+	close(h.quit)
+	h.sessMu.Lock()
+	for s := range h.sessions {
+		s.close(ClosedShutdown, 1001, "server shutting down")
+	}
+	h.sessMu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		h.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// lock is the stripe lock of a conversation: changes to one conversation are
+// made and published one at a time, so frames go out in seq order.
+func (h *Hub) lock(convID string) *sync.Mutex {
+	f := fnv.New32a()
+	f.Write([]byte(convID))
+	return &h.locks[f.Sum32()%uint32(len(h.locks))]
+}
+
+// register adds a session and runs its two loops; it returns once both ended
+// and the session is gone.
+func (h *Hub) register(s *Session) error {
+	h.sessMu.Lock()
+	if h.closing.Load() {
+		h.sessMu.Unlock()
+		return ErrShuttingDown
+	}
+	h.sessions[s] = struct{}{}
+	h.wg.Add(2)
+	h.sessMu.Unlock()
+	h.metrics.sessions.WithLabelValues(string(s.Role)).Inc()
+	go func() {
+		defer h.wg.Done()
+		s.writeLoop()
+	}()
+	return nil
+}
+
+// serve runs a registered session's reader until the session ends, then
+// removes it.
+func (h *Hub) serve(s *Session, onEnd func()) {
+	defer h.wg.Done()
+	s.readLoop()
+	<-s.done
+	s.unlisten(s.listening()...)
+	h.sessMu.Lock()
+	delete(h.sessions, s)
+	h.sessMu.Unlock()
+	h.metrics.sessions.WithLabelValues(string(s.Role)).Dec()
+	h.metrics.closed.WithLabelValues(string(s.reason)).Inc()
+	s.log.Debug("session closed", zap.String("reason", string(s.reason)))
+	if onEnd != nil {
+		onEnd()
+	}
+}
+
+// subscribe adds a session to channels, subscribing the broker to each
+// channel that had no local listener.
+func (h *Hub) subscribe(s *Session, channels ...string) {
+	var fresh []string
+	h.subsMu.Lock()
+	for _, c := range channels {
+		set := h.subs[c]
+		if set == nil {
+			set = make(map[*Session]struct{})
+			h.subs[c] = set
+			fresh = append(fresh, c)
+		}
+		set[s] = struct{}{}
+	}
+	h.subsMu.Unlock()
+	if len(fresh) > 0 {
+		if err := h.broker.Subscribe(context.Background(), fresh...); err != nil {
+			h.log.Error("broker subscribe failed", zap.Strings("channels", fresh), zap.Error(err))
+		}
+	}
+}
+
+// unsubscribe removes a session from channels, dropping the broker's
+// subscription with the last local listener.
+func (h *Hub) unsubscribe(s *Session, channels ...string) {
+	var gone []string
+	h.subsMu.Lock()
+	for _, c := range channels {
+		set := h.subs[c]
+		delete(set, s)
+		if len(set) == 0 && set != nil {
+			delete(h.subs, c)
+			if c != supervisorChannel {
+				gone = append(gone, c)
+			}
+		}
+	}
+	h.subsMu.Unlock()
+	if len(gone) > 0 {
+		if err := h.broker.Unsubscribe(context.Background(), gone...); err != nil {
+			h.log.Warn("broker unsubscribe failed", zap.Strings("channels", gone), zap.Error(err))
+		}
+	}
+}
+
+// deliver hands a broker payload to every local session on the channel.
+func (h *Hub) deliver(channel string, payload []byte) {
+	p, err := unmarshalPacket(payload)
+	if err != nil {
+		h.log.Error("dropped a malformed broker payload", zap.String("channel", channel), zap.Error(err))
+		return
+	}
+	now := h.clock.Now()
+	h.subsMu.RLock()
+	for s := range h.subs[channel] {
+		s.queue(item{p: p, at: now})
+	}
+	h.subsMu.RUnlock()
+}
+
+// resubscribed brings the sessions of re-established channels up to date:
+// anything published while the broker was away is read from the store.
+func (h *Hub) resubscribed(channels []string) {
+	h.subsMu.RLock()
+	seen := map[*Session]bool{}
+	for _, c := range channels {
+		for s := range h.subs[c] {
+			seen[s] = true
+		}
+	}
+	h.subsMu.RUnlock()
+	for s := range seen {
+		s.queue(item{sync: true, p: packet{conv: ""}})
+	}
+}
+
+// publish sends a packet to channels through the broker.
+func (h *Hub) publish(p packet, channels ...string) {
+	payload := p.marshal()
+	for _, c := range channels {
+		if c == "" {
+			continue
+		}
+		if err := h.broker.Publish(context.Background(), c, payload); err != nil {
+			h.log.Error("publish failed", zap.String("channel", c), zap.String("conversation_id", p.conv), zap.Error(err))
+		}
+	}
+}
+
+// publishFrame encodes a plain frame once and publishes it.
+func (h *Hub) publishFrame(typ, convID string, body any, channels ...string) {
+	h.publish(packet{kind: pkPlain, conv: convID, frame: encode(typ, convID, "", body)}, channels...)
+}
+
+// Sessions counts this instance's sessions by role.
+func (h *Hub) Sessions() map[Role]int {
+	h.sessMu.Lock()
+	defer h.sessMu.Unlock()
+	out := map[Role]int{}
+	for s := range h.sessions {
+		out[s.Role]++
+	}
+	return out
+}
+
+// Ready reports whether the store and the broker answer.
+func (h *Hub) Ready(ctx context.Context) map[string]error {
+	return map[string]error{"store": h.store.Ping(ctx), "broker": h.broker.Ping(ctx)}
+}

@@ -1,0 +1,439 @@
+package chat
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+
+	"github.com/daogou/daogou/chat/store"
+)
+
+// Connection settings.
+const (
+	writeWait  = 10 * time.Second  // a write that takes longer fails
+	pongWait   = 60 * time.Second  // a peer silent this long is gone
+	pingPeriod = pongWait * 9 / 10 // how often the writer pings
+	closeWait  = 1 * time.Second   // time given to a close frame
+	syncLimit  = 500               // messages fetched per store read when catching up
+	syncWait   = 5 * time.Second   // a catch-up read that takes longer fails
+)
+
+// Role is who is at the other end of a session.
+type Role string
+
+const (
+	RoleShopper    Role = "shopper"
+	RoleAgent      Role = "agent"
+	RoleSupervisor Role = "supervisor"
+)
+
+// CloseReason says why a session ended, in logs and metrics.
+type CloseReason string
+
+const (
+	ClosedByPeer       CloseReason = "peer_closed"
+	ClosedReadError    CloseReason = "read_error"
+	ClosedWriteError   CloseReason = "write_error"
+	ClosedSlowConsumer CloseReason = "slow_consumer"
+	ClosedTooLarge     CloseReason = "frame_too_large"
+	ClosedRateLimit    CloseReason = "rate_limit"
+	ClosedUnauthorized CloseReason = "unauthorized"
+	ClosedShutdown     CloseReason = "shutdown"
+	ClosedSyncFailed   CloseReason = "sync_failed"
+	ClosedLoggedOut    CloseReason = "logged_out"
+)
+
+// item is one entry of a session's send queue.
+type item struct {
+	p      packet
+	at     time.Time // when the frame was made, for the delivery latency
+	sync   bool      // a catch-up request: send p.conv's messages after p.seq
+	forget bool      // stop tracking p.conv (unwatched or handed over)
+}
+
+// track is what a session writer knows a client has seen of a conversation:
+// every seq up to base is the client's own business, every seq from base to
+// seen went out on this session.
+type track struct{ base, seen int64 }
+
+// Session is one WebSocket connection. Exactly one goroutine reads (readLoop)
+// and exactly one writes (writeLoop); everything else reaches the peer by
+// queueing an item, never by writing.
+type Session struct {
+	ID        string
+	Role      Role
+	VisitorID string      // shoppers
+	Agent     store.Agent // agents and supervisors
+
+	// A shopper's current conversation and what it told on connecting;
+	// used only by the reader goroutine once the session runs.
+	conv, name, locale, topic string
+	context                   json.RawMessage
+
+	hub  *Hub
+	conn *websocket.Conn
+	log  *zap.Logger
+	send chan item
+
+	done      chan struct{}
+	closeOnce sync.Once
+	reason    CloseReason
+	closeCode int
+	closeText string
+
+	mu       sync.Mutex
+	channels map[string]bool // broker channels this session listens on
+
+	limiter rateLimiter
+	tracks  map[string]*track // owned by writeLoop
+}
+
+func newSession(h *Hub, conn *websocket.Conn, id string, role Role, log *zap.Logger) *Session {
+	return &Session{
+		ID: id, Role: role, hub: h, conn: conn, log: log,
+		send:     make(chan item, h.cfg.SendQueue),
+		done:     make(chan struct{}),
+		channels: make(map[string]bool),
+		limiter:  newRateLimiter(),
+		tracks:   make(map[string]*track),
+	}
+}
+
+// queue hands an item to the writer without waiting: a session whose queue
+// is full is a slow consumer and is closed.
+func (s *Session) queue(it item) {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	select {
+	case s.send <- it:
+	default:
+		s.close(ClosedSlowConsumer, websocket.ClosePolicyViolation, "slow consumer")
+	}
+}
+
+// reply sends a frame to this session only.
+func (s *Session) reply(typ, convID, ref string, body any) {
+	s.queue(item{p: packet{frame: encode(typ, convID, ref, body)}, at: s.hub.clock.Now()})
+}
+
+func (s *Session) replyError(ref, convID string, err error) {
+	fe := asFrameError(err)
+	if fe.Code == CodeInternal {
+		s.log.Error("frame failed", zap.String("conversation_id", convID), zap.Error(err))
+	}
+	s.reply(TypeError, convID, ref, errorBody{Code: fe.Code, Message: fe.Message})
+}
+
+// close ends the session once, with a close frame carrying code and text.
+func (s *Session) close(reason CloseReason, code int, text string) {
+	s.closeOnce.Do(func() {
+		s.reason, s.closeCode, s.closeText = reason, code, text
+		close(s.done)
+		if reason == ClosedSlowConsumer {
+			// The writer is stuck on this peer: cut the connection under it.
+			s.conn.Close()
+		}
+	})
+}
+
+// readLoop owns every read: the size limit, the pong deadline, the rate
+// limit, and the order in which frames are handled.
+func (s *Session) readLoop() {
+	defer s.close(ClosedReadError, websocket.CloseNormalClosure, "")
+	s.conn.SetReadLimit(maxFrameBytes)
+	s.conn.SetReadDeadline(time.Now().Add(pongWait))
+	s.conn.SetPongHandler(func(string) error {
+		return s.conn.SetReadDeadline(time.Now().Add(pongWait))
+	})
+	for {
+		mt, data, err := s.conn.ReadMessage()
+		if err != nil {
+			s.readFailed(err)
+			return
+		}
+		s.conn.SetReadDeadline(time.Now().Add(pongWait))
+		switch s.limiter.take(s.hub.clock.Now()) {
+		case rateRefused:
+			s.reply(TypeError, "", refOf(data), errorBody{Code: CodeRateLimited, Message: "more than 10 frames a second: slow down"})
+			continue
+		case rateAbusive:
+			s.close(ClosedRateLimit, websocket.ClosePolicyViolation, "rate limit exceeded")
+			return
+		}
+		if mt != websocket.TextMessage {
+			s.reply(TypeError, "", "", errorBody{Code: CodeBadRequest, Message: "frames are JSON text, not binary"})
+			continue
+		}
+		var f inFrame
+		if err := json.Unmarshal(data, &f); err != nil {
+			s.reply(TypeError, "", "", errorBody{Code: CodeBadRequest, Message: "not a JSON object: " + err.Error()})
+			continue
+		}
+		if f.Type == "" {
+			s.reply(TypeError, "", f.ID, errorBody{Code: CodeBadRequest, Message: "missing type"})
+			continue
+		}
+		if err := s.hub.handle(s, f); err != nil {
+			s.replyError(f.ID, f.ConversationID, err)
+		}
+	}
+}
+
+func (s *Session) readFailed(err error) {
+	switch {
+	case errors.Is(err, websocket.ErrReadLimit):
+		// gorilla has already sent the 1009 close frame.
+		s.close(ClosedTooLarge, websocket.CloseMessageTooBig, "frame over 64 KiB")
+	case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived):
+		s.close(ClosedByPeer, websocket.CloseNormalClosure, "")
+	default:
+		s.close(ClosedReadError, websocket.CloseNormalClosure, "")
+	}
+}
+
+// refOf digs the id out of a frame that will not be handled, so that the
+// client learns which of its frames was refused.
+func refOf(data []byte) string {
+	var f struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(data, &f) != nil {
+		return ""
+	}
+	return f.ID
+}
+
+// writeLoop owns every write: queued frames, pings and the final close.
+func (s *Session) writeLoop() {
+	ticker := time.NewTicker(pingPeriod)
+	defer func() {
+		ticker.Stop()
+		s.conn.Close()
+	}()
+	for {
+		select {
+		case it := <-s.send:
+			if err := s.write(it); err != nil {
+				if errors.Is(err, errSyncFailed) {
+					s.close(ClosedSyncFailed, websocket.CloseInternalServerErr, "could not catch up, reconnect")
+				} else {
+					s.close(ClosedWriteError, websocket.CloseNormalClosure, "")
+				}
+				s.writeClose()
+				return
+			}
+		case <-ticker.C:
+			s.conn.SetWriteDeadline(time.Now().Add(writeWait))
+			if err := s.conn.WriteMessage(websocket.PingMessage, nil); err != nil {
+				s.close(ClosedWriteError, websocket.CloseNormalClosure, "")
+				return
+			}
+		case <-s.done:
+			s.flush()
+			s.writeClose()
+			return
+		}
+	}
+}
+
+// flush writes what is already queued (best effort) before a close.
+func (s *Session) flush() {
+	if s.reason == ClosedSlowConsumer {
+		return
+	}
+	for {
+		select {
+		case it := <-s.send:
+			if s.write(it) != nil {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+func (s *Session) writeClose() {
+	if s.reason == ClosedSlowConsumer || s.reason == ClosedTooLarge {
+		return
+	}
+	msg := websocket.FormatCloseMessage(s.closeCode, s.closeText)
+	if s.closeCode == websocket.CloseNoStatusReceived {
+		msg = nil
+	}
+	_ = s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWait))
+}
+
+var errSyncFailed = errors.New("chat: catch-up from the store failed")
+
+// write sends one queued item, keeping each conversation's messages in seq
+// order, once each, filling any gap from the store.
+func (s *Session) write(it item) error {
+	p := it.p
+	switch {
+	case it.forget:
+		delete(s.tracks, p.conv)
+		return nil
+	case it.sync:
+		return s.catchUp(p.conv, p.seq)
+	case p.kind == pkMark:
+		t := s.tracks[p.conv]
+		if t == nil {
+			t = &track{base: p.seq, seen: p.seq}
+			s.tracks[p.conv] = t
+		}
+		t.seen, t.base = max(t.seen, p.seq), max(t.base, p.seq)
+	case p.kind == pkMessage:
+		t := s.tracks[p.conv]
+		if t == nil {
+			t = &track{base: p.seq - 1, seen: p.seq - 1}
+			s.tracks[p.conv] = t
+		}
+		if p.seq <= t.seen {
+			return nil // sent already
+		}
+		if p.seq > t.seen+1 {
+			if err := s.sendStored(p.conv, t.seen, p.seq-1); err != nil {
+				return err
+			}
+		}
+		t.seen = p.seq
+	}
+	if len(p.frame) == 0 {
+		return nil
+	}
+	if err := s.writeFrame(p.frame); err != nil {
+		return err
+	}
+	if p.kind == pkMessage {
+		s.hub.metrics.observeDelivery(s.hub.clock.Now().Sub(it.at))
+	}
+	return nil
+}
+
+// catchUp answers a hello: the messages after `after` that this session did
+// not send itself.
+// With no conversation named (the broker resubscribed) every tracked
+// conversation is brought up to date.
+func (s *Session) catchUp(conv string, after int64) error {
+	if conv == "" {
+		for id, t := range s.tracks {
+			if err := s.sendStored(id, t.seen, 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	t := s.tracks[conv]
+	if t == nil {
+		t = &track{base: after, seen: after}
+		s.tracks[conv] = t
+		if err := s.sendStored(conv, after, 0); err != nil {
+			return err
+		}
+		return nil
+	}
+	if after >= t.base {
+		t.seen = max(t.seen, after)
+		return nil
+	}
+	if err := s.sendStored(conv, after, t.base); err != nil {
+		return err
+	}
+	t.base = after
+	return nil
+}
+
+// sendStored writes the stored messages with after < seq <= upTo (upTo 0:
+// all there are) and moves the track's seen on when it goes past it.
+func (s *Session) sendStored(conv string, after, upTo int64) error {
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), syncWait)
+		msgs, err := s.hub.store.Messages(ctx, conv, after, syncLimit)
+		cancel()
+		if err != nil {
+			s.log.Warn("catch-up read failed", zap.String("conversation_id", conv), zap.Error(err))
+			return errSyncFailed
+		}
+		for _, m := range msgs {
+			if upTo > 0 && m.Seq > upTo {
+				return nil
+			}
+			if err := s.writeFrame(encodeMessageNew(m)); err != nil {
+				return err
+			}
+			after = m.Seq
+			if t := s.tracks[conv]; t != nil && m.Seq > t.seen {
+				t.seen = m.Seq
+			}
+		}
+		if len(msgs) < syncLimit {
+			return nil
+		}
+	}
+}
+
+func (s *Session) writeFrame(b []byte) error {
+	s.conn.SetWriteDeadline(time.Now().Add(writeWait))
+	return s.conn.WriteMessage(websocket.TextMessage, b)
+}
+
+// encodeMessageNew is the one encoding of a message.new frame, live or
+// replayed.
+func encodeMessageNew(m store.Message) []byte {
+	return encode(TypeMessageNew, m.ConversationID, "", struct {
+		Message store.Message `json:"message"`
+	}{m})
+}
+
+// listen adds broker channels to this session.
+func (s *Session) listen(channels ...string) {
+	s.mu.Lock()
+	var added []string
+	for _, c := range channels {
+		if !s.channels[c] {
+			s.channels[c] = true
+			added = append(added, c)
+		}
+	}
+	s.mu.Unlock()
+	s.hub.subscribe(s, added...)
+}
+
+// unlisten removes broker channels from this session.
+func (s *Session) unlisten(channels ...string) {
+	s.mu.Lock()
+	var removed []string
+	for _, c := range channels {
+		if s.channels[c] {
+			delete(s.channels, c)
+			removed = append(removed, c)
+		}
+	}
+	s.mu.Unlock()
+	s.hub.unsubscribe(s, removed...)
+}
+
+// listening lists the session's channels.
+func (s *Session) listening() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.channels))
+	for c := range s.channels {
+		out = append(out, c)
+	}
+	return out
+}
+
+// openParams is what a shopper's new conversation starts with.
+func (s *Session) openParams() openParams {
+	return openParams{VisitorID: s.VisitorID, VisitorName: s.name, Locale: s.locale, Topic: s.topic, Context: s.context}
+}

@@ -1,0 +1,288 @@
+package chat
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+	"github.com/labstack/echo/v4"
+	"go.uber.org/zap"
+
+	"github.com/daogou/daogou/chat/store"
+	"github.com/daogou/daogou/scripts"
+)
+
+// writeBuffers is shared by every connection: a buffer is held only while a
+// frame is being written.
+var writeBuffers = &sync.Pool{}
+
+func (h *Hub) upgrader() *websocket.Upgrader {
+	return &websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: 4096,
+		WriteBufferPool: writeBuffers,
+		CheckOrigin:     h.checkOrigin,
+	}
+}
+
+// ServeShopper is GET /ws/shopper: a shopper's widget.
+func (h *Hub) ServeShopper(c echo.Context) error {
+	r := c.Request()
+	q := r.URL.Query()
+	if h.closing.Load() {
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "shutting down")
+	}
+	if err := h.broker.Ping(r.Context()); err != nil {
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "the message broker is unreachable: new chats are paused")
+	}
+	conn, err := h.upgrader().Upgrade(c.Response(), r, nil)
+	if err != nil {
+		return nil // the upgrader has answered
+	}
+	s := newSession(h, conn, uuid.NewString(), RoleShopper, h.log.Named("shopper"))
+	s.name = clip(q.Get("name"), 80)
+	s.locale = scripts.MatchLocale(q.Get("locale"))
+	if q.Get("locale") == "" {
+		s.locale = h.cfg.DefaultLocale
+	}
+	s.topic = clip(q.Get("topic"), 40)
+	if page := q.Get("page"); page != "" {
+		s.context, _ = marshalContext(contextBody{Page: mustJSON(clip(page, 2000))})
+	}
+	if err := h.register(s); err != nil {
+		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "shutting down"), closeDeadline())
+		conn.Close()
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), frameTimeout)
+	defer cancel()
+	if err := h.welcomeShopper(ctx, s, q.Get("visitor_id"), q.Get("visitor_token")); err != nil {
+		s.replyError("", "", err)
+		code := websocket.CloseInternalServerErr
+		if asFrameError(err).Code == CodeUnauthorized {
+			code = websocket.ClosePolicyViolation
+		}
+		s.close(ClosedUnauthorized, code, asFrameError(err).Message)
+	}
+	go h.serve(s, nil)
+	return nil
+}
+
+func (h *Hub) welcomeShopper(ctx context.Context, s *Session, visitorID, token string) error {
+	var issued string
+	if visitorID != "" || token != "" {
+		v, err := h.checkVisitor(ctx, visitorID, token)
+		if errors.Is(err, ErrBadToken) {
+			return errFrame(CodeUnauthorized, "unknown visitor or wrong visitor_token")
+		}
+		if err != nil {
+			return err
+		}
+		s.VisitorID = v.ID
+		if s.name == "" {
+			s.name = v.Name
+		}
+	} else {
+		v, raw, err := h.newVisitor(ctx, s.name)
+		if err != nil {
+			return err
+		}
+		s.VisitorID, issued = v.ID, raw
+	}
+	s.log = s.log.With(zap.String("visitor_id", s.VisitorID), zap.String("session_id", s.ID))
+	open, err := h.store.OpenConversation(ctx, s.VisitorID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	welcome := shopperWelcome{SessionID: s.ID, VisitorID: s.VisitorID, VisitorToken: issued, Locale: s.locale}
+	if err == nil {
+		s.conv = open.ID
+		v := h.view(open)
+		welcome.Conversation = &v
+		if open.AgentID != "" {
+			welcome.Agent = ptr(h.agentRef(open.AgentID))
+		}
+	}
+	s.reply(TypeWelcome, "", "", welcome)
+	if s.conv != "" {
+		s.queue(item{p: packet{kind: pkMark, conv: open.ID, seq: open.LastSeq}})
+	}
+	s.listen(visitorChannel(s.VisitorID))
+	h.stats.touch()
+	if s.conv == "" {
+		c, err := h.open(ctx, s.openParams())
+		if err != nil {
+			return err
+		}
+		s.conv = c.ID
+		return nil
+	}
+	if open.State == store.Queued {
+		p := h.disp.place(open.ID)
+		s.reply(TypeQueued, open.ID, "", queuedBody{Position: p.Position, EstimatedWaitS: int(p.Wait.Seconds())})
+	}
+	return nil
+}
+
+type shopperWelcome struct {
+	SessionID    string    `json:"session_id"`
+	VisitorID    string    `json:"visitor_id"`
+	VisitorToken string    `json:"visitor_token,omitempty"`
+	Locale       string    `json:"locale"`
+	Conversation *convView `json:"conversation,omitempty"`
+	Agent        *agentRef `json:"agent,omitempty"`
+}
+
+// ServeAgent is GET /ws/agent: an agent's console.
+func (h *Hub) ServeAgent(c echo.Context) error {
+	a, err := h.staffAuth(c, false)
+	if err != nil {
+		return err
+	}
+	conn, err := h.upgrader().Upgrade(c.Response(), c.Request(), nil)
+	if err != nil {
+		return nil
+	}
+	s := newSession(h, conn, uuid.NewString(), RoleAgent, h.log.Named("agent").With(zap.String("agent_id", a.ID)))
+	s.Agent = a
+	if err := h.register(s); err != nil {
+		conn.Close()
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), frameTimeout)
+	defer cancel()
+	s.listen(agentChannel(a.ID))
+	cameOnline, grace := h.disp.connect(a.ID, h.clock.Now())
+	if grace != nil {
+		grace.Stop()
+	}
+	mine, err := h.conversationsOf(ctx, a.ID)
+	if err != nil {
+		s.close(ClosedSyncFailed, websocket.CloseInternalServerErr, "store unavailable")
+		go h.serve(s, nil)
+		return nil
+	}
+	views := make([]convView, 0, len(mine))
+	for _, conv := range mine {
+		views = append(views, h.view(conv))
+	}
+	me, _ := h.disp.view(a.ID)
+	s.reply(TypeWelcome, "", "", struct {
+		SessionID     string     `json:"session_id"`
+		Agent         agentView  `json:"agent"`
+		Conversations []convView `json:"conversations"`
+	}{s.ID, me, views})
+	for _, conv := range mine {
+		s.queue(item{p: packet{kind: pkMark, conv: conv.ID, seq: conv.LastSeq}})
+		h.timersTo(s, conv)
+	}
+	h.agentChanged(a.ID)
+	if cameOnline {
+		h.drain(ctx)
+	}
+	go h.serve(s, func() {
+		if h.disp.disconnect(a.ID) && !h.closing.Load() {
+			h.startGrace(a.ID)
+		}
+	})
+	return nil
+}
+
+// timersTo sends one session the timers running on a conversation.
+func (h *Hub) timersTo(s *Session, c store.Conversation) {
+	for _, t := range h.view(c).Timers {
+		s.reply(TypeTimerStarted, c.ID, "", timerStartedBody{Rule: t.Rule, Deadline: t.Deadline})
+	}
+}
+
+// conversationsOf lists an agent's open conversations.
+func (h *Hub) conversationsOf(ctx context.Context, agentID string) ([]store.Conversation, error) {
+	open, err := h.store.OpenConversations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var mine []store.Conversation
+	for _, c := range open {
+		if c.AgentID == agentID && c.State == store.Assigned {
+			mine = append(mine, c)
+		}
+	}
+	return mine, nil
+}
+
+// ServeSupervisor is GET /ws/supervisor: the live monitor.
+func (h *Hub) ServeSupervisor(c echo.Context) error {
+	a, err := h.staffAuth(c, true)
+	if err != nil {
+		return err
+	}
+	conn, err := h.upgrader().Upgrade(c.Response(), c.Request(), nil)
+	if err != nil {
+		return nil
+	}
+	s := newSession(h, conn, uuid.NewString(), RoleSupervisor, h.log.Named("supervisor").With(zap.String("agent_id", a.ID)))
+	s.Agent = a
+	if err := h.register(s); err != nil {
+		conn.Close()
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), frameTimeout)
+	defer cancel()
+	s.listen(supervisorChannel)
+	me, _ := h.disp.view(a.ID)
+	s.reply(TypeWelcome, "", "", struct {
+		SessionID string    `json:"session_id"`
+		Agent     agentView `json:"agent"`
+	}{s.ID, me})
+	snap, err := h.snapshot(ctx)
+	if err != nil {
+		s.close(ClosedSyncFailed, websocket.CloseInternalServerErr, "store unavailable")
+	} else {
+		s.reply(TypeSnapshot, "", "", snap)
+	}
+	go h.serve(s, nil)
+	return nil
+}
+
+type snapshot struct {
+	Conversations []convView  `json:"conversations"`
+	Agents        []agentView `json:"agents"`
+	Stats         Stats       `json:"stats"`
+}
+
+func (h *Hub) snapshot(ctx context.Context) (snapshot, error) {
+	open, err := h.store.OpenConversations(ctx)
+	if err != nil {
+		return snapshot{}, err
+	}
+	snap := snapshot{Conversations: make([]convView, 0, len(open)), Agents: h.disp.views()}
+	for _, c := range open {
+		snap.Conversations = append(snap.Conversations, h.view(c))
+	}
+	for i := range snap.Agents {
+		snap.Agents[i].Today = h.stats.agentToday(snap.Agents[i].ID)
+	}
+	snap.Stats, _ = h.currentStats(ctx)
+	return snap, nil
+}
+
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n])
+}
+
+// mustJSON quotes a string as a JSON value.
+func mustJSON(s string) json.RawMessage {
+	b, _ := json.Marshal(s)
+	return b
+}
+
+func closeDeadline() time.Time { return time.Now().Add(closeWait) }
