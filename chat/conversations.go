@@ -22,8 +22,10 @@ type mutation func(c *store.Conversation, now time.Time) ([]store.Message, []rul
 // change runs a mutation under the conversation's stripe lock, publishes the
 // new messages and carries out the timer effects, and re-arms the
 // conversation's next deadline. A Reassigned effect is returned for the
-// caller to act on after the lock is released.
-func (h *Hub) change(ctx context.Context, id string, m mutation) (store.Change, bool, error) {
+// caller to act on after the lock is released. stored (when not nil) runs
+// once the change is durable and before anything is published: the sender's
+// ack goes out ahead of the echo of its own message.
+func (h *Hub) change(ctx context.Context, id string, m mutation, stored func(store.Change)) (store.Change, bool, error) {
 	mu := h.lock(id)
 	mu.Lock()
 	defer mu.Unlock()
@@ -37,6 +39,9 @@ func (h *Hub) change(ctx context.Context, id string, m mutation) (store.Change, 
 		effects = eff
 		return append(msgs, h.autoMessages(c, eff)...), nil
 	})
+	if err == nil && stored != nil {
+		stored(ch)
+	}
 	if err != nil || ch.Duplicate {
 		return ch, false, err
 	}
@@ -313,7 +318,7 @@ func (h *Hub) open(ctx context.Context, p openParams) (store.Conversation, error
 	h.publishFrame(TypeConvUpdated, c.ID, convBody{h.view(c)}, supervisorChannel)
 	ch, _, err := h.change(ctx, c.ID, func(c *store.Conversation, now time.Time) ([]store.Message, []rules.Effect, error) {
 		return nil, c.Timers.On(h.cfg.Rules, rules.Event{Kind: rules.Opened, At: now, Queued: c.State == store.Queued}), nil
-	})
+	}, nil)
 	if err != nil {
 		return c, err
 	}
@@ -379,7 +384,7 @@ func (h *Hub) handTo(ctx context.Context, convID, agentID string, why rules.Acti
 		from = c.AgentID
 		c.State, c.AgentID, c.AssignedAt = store.Assigned, agentID, store.At(now)
 		return nil, nil, nil
-	})
+	}, nil)
 	if err != nil {
 		return store.Conversation{}, err
 	}
@@ -419,7 +424,7 @@ func (h *Hub) requeue(ctx context.Context, convID string, req *routing.Request) 
 		from = c.AgentID
 		c.State, c.AgentID, c.AssignedAt = store.Queued, "", store.Time{}
 		return nil, nil, nil
-	})
+	}, nil)
 	if err != nil {
 		return err
 	}
@@ -473,7 +478,7 @@ func (h *Hub) closeConversation(ctx context.Context, convID, outcome string, all
 		c.State, c.Outcome, c.ClosedAt = store.Closed, outcome, store.At(now)
 		c.Timers.On(h.cfg.Rules, rules.Event{Kind: rules.Closed, At: now})
 		return nil, nil, nil
-	})
+	}, nil)
 	if err != nil {
 		return store.Conversation{}, err
 	}
@@ -525,7 +530,7 @@ func (h *Hub) tick(convID string) {
 			return nil, nil, nil
 		}
 		return nil, c.Timers.On(h.cfg.Rules, rules.Event{Kind: rules.Tick, At: now}), nil
-	})
+	}, nil)
 	if err != nil {
 		h.log.Error("deadline not handled", zap.String("conversation_id", convID), zap.Error(err))
 		return

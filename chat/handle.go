@@ -145,8 +145,8 @@ func onShopperSend(h *Hub, ctx context.Context, s *Session, f inFrame) error {
 	if convID == "" {
 		convID = s.conv
 	}
-	send := func(convID string) (store.Change, error) {
-		ch, _, err := h.change(ctx, convID, func(c *store.Conversation, now time.Time) ([]store.Message, []rules.Effect, error) {
+	send := func(convID string) error {
+		_, _, err := h.change(ctx, convID, func(c *store.Conversation, now time.Time) ([]store.Message, []rules.Effect, error) {
 			if c.VisitorID != s.VisitorID {
 				return nil, nil, errFrame(CodeNotFound, "no such conversation")
 			}
@@ -158,15 +158,14 @@ func onShopperSend(h *Hub, ctx context.Context, s *Session, f inFrame) error {
 				Kind:   "text", Text: text, ClientMsgID: b.ClientMsgID,
 			}
 			return []store.Message{m}, c.Timers.On(h.cfg.Rules, rules.Event{Kind: rules.ShopperMessage, At: now}), nil
-		})
+		}, func(ch store.Change) { s.ack(f.ID, ch) })
 		if errors.Is(err, store.ErrNotFound) {
 			err = errFrame(CodeNotFound, "no such conversation")
 		}
-		return ch, err
+		return err
 	}
-	var ch store.Change
 	if convID != "" {
-		ch, err = send(convID)
+		err = send(convID)
 	}
 	if convID == "" || (errors.Is(err, errConversationClosed) && f.ConversationID == "") {
 		// The shopper writes again after the last conversation closed: a new one opens.
@@ -175,13 +174,9 @@ func onShopperSend(h *Hub, ctx context.Context, s *Session, f inFrame) error {
 			return oerr
 		}
 		s.conv = c.ID
-		ch, err = send(c.ID)
+		err = send(c.ID)
 	}
-	if err != nil {
-		return err
-	}
-	s.ack(f.ID, ch)
-	return nil
+	return err
 }
 
 // ack answers a message.send or script.send with the stored message.
@@ -229,7 +224,7 @@ func (h *Hub) agentWrite(ctx context.Context, s *Session, ref, convID string, bu
 	if convID == "" {
 		return errFrame(CodeBadRequest, "missing conversation_id")
 	}
-	ch, _, err := h.change(ctx, convID, func(c *store.Conversation, now time.Time) ([]store.Message, []rules.Effect, error) {
+	_, _, err := h.change(ctx, convID, func(c *store.Conversation, now time.Time) ([]store.Message, []rules.Effect, error) {
 		if err := s.mayAct(c); err != nil {
 			return nil, nil, err
 		}
@@ -242,15 +237,11 @@ func (h *Hub) agentWrite(ctx context.Context, s *Session, ref, convID string, bu
 		}
 		m.Author = store.Author{Kind: store.AuthorAgent, ID: s.Agent.ID, Name: s.Agent.Name}
 		return []store.Message{m}, c.Timers.On(h.cfg.Rules, rules.Event{Kind: rules.AgentMessage, At: now}), nil
-	})
+	}, func(ch store.Change) { s.ack(ref, ch) })
 	if errors.Is(err, store.ErrNotFound) {
 		return errFrame(CodeNotFound, "no such conversation")
 	}
-	if err != nil {
-		return err
-	}
-	s.ack(ref, ch)
-	return nil
+	return err
 }
 
 func onAgentSend(h *Hub, ctx context.Context, s *Session, f inFrame) error {
@@ -333,7 +324,7 @@ func onContextSet(h *Hub, ctx context.Context, s *Session, f inFrame) error {
 		}
 		c.Context = raw
 		return nil, nil, nil
-	})
+	}, nil)
 	if err != nil {
 		return err
 	}

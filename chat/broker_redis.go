@@ -1,0 +1,713 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+// Redis broker settings.
+const (
+	// DefaultRedisPrefix is put before every channel name by NewRedisBroker,
+	// so that Daogou's channels do not meet another application's.
+	DefaultRedisPrefix = "daogou:"
+
+	// publishBatch is the most PUBLISH commands sent in one pipeline.
+	publishBatch = 512
+	// subscribeChunk is the most channels named in one SUBSCRIBE.
+	subscribeChunk = 512
+	// changeBatch is the most Subscribe/Unsubscribe calls coalesced at once.
+	changeBatch = 1024
+
+	// healthInterval is how often the pub/sub connection is pinged; a ping
+	// unanswered by the next one counts as a lost connection.
+	healthInterval = 15 * time.Second
+	// redisPingTimeout bounds Ping, which serves /readyz.
+	redisPingTimeout = 2 * time.Second
+	// Reconnect backoff: doubled after each failed attempt, with jitter.
+	reconnectMin = 50 * time.Millisecond
+	reconnectMax = 5 * time.Second
+)
+
+// ErrBrokerUnavailable is returned by Subscribe and Ping while the broker
+// cannot reach Redis. Channels passed to a failed Subscribe stay wanted: they
+// are subscribed when the connection returns and reported to the
+// resubscribed handler.
+var ErrBrokerUnavailable = errors.New("chat: message broker unavailable")
+
+// ErrBrokerNotStarted is returned by a Redis broker used before Start.
+var ErrBrokerNotStarted = errors.New("chat: broker not started")
+
+// ErrBrokerStarted is returned by a second call to Start.
+var ErrBrokerStarted = errors.New("chat: broker already started")
+
+// RedisBroker is a Broker on Redis pub/sub: every instance on the same Redis
+// and prefix sees what any of them publishes.
+//
+// All of an instance's subscriptions share one pub/sub connection. Subscribe
+// and Unsubscribe calls made at the same time are sent as one command and
+// return once Redis has confirmed them, so a publish made after Subscribe
+// returns is delivered. When the connection breaks the broker reconnects with
+// backoff, subscribes every channel still wanted and then calls the
+// resubscribed handler with them. Publish calls made at the same time are sent
+// in one pipeline.
+//
+// The deliver handler runs on the goroutine that reads the connection, one
+// payload at a time in the order Redis sent them; it must not block for long
+// nor wait on Subscribe or Unsubscribe. The resubscribed handler runs on a
+// goroutine of its own.
+type RedisBroker struct {
+	client redis.UniversalClient
+	owned  bool // Close closes client
+	prefix string
+	log    *zap.Logger
+
+	started atomic.Bool
+	down    atomic.Bool // the last connection attempt failed
+	changes chan *subChange
+	pubs    chan *pubReq
+	done    chan struct{}
+	ctx     context.Context // cancelled by Close; bounds dialling
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+// NewRedisBroker connects to the Redis at url (redis://host:port/db, or
+// rediss:// for TLS) with the channel prefix DefaultRedisPrefix. Nothing is
+// dialled before Start. Close closes the client it opens.
+func NewRedisBroker(url string, log *zap.Logger) (*RedisBroker, error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("chat: redis broker url: %w", err)
+	}
+	b := NewRedisBrokerClient(redis.NewClient(opts), DefaultRedisPrefix, log)
+	b.owned = true
+	return b, nil
+}
+
+// NewRedisBrokerClient makes a broker on a client the caller owns: Close
+// leaves the client open. prefix is put before every channel name in Redis
+// and taken off again before delivery.
+func NewRedisBrokerClient(client redis.UniversalClient, prefix string, log *zap.Logger) *RedisBroker {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &RedisBroker{
+		client:  client,
+		prefix:  prefix,
+		log:     log,
+		changes: make(chan *subChange),
+		pubs:    make(chan *pubReq),
+		done:    make(chan struct{}),
+		ctx:     ctx,
+		cancel:  cancel,
+	}
+}
+
+// Start connects the pub/sub connection in the background and starts the
+// publisher. A nil handler is treated as one that does nothing.
+func (b *RedisBroker) Start(deliver func(channel string, payload []byte), resubscribed func(channels []string)) error {
+	if b.closed() {
+		return ErrBrokerClosed
+	}
+	if !b.started.CompareAndSwap(false, true) {
+		return ErrBrokerStarted
+	}
+	if deliver == nil {
+		deliver = func(string, []byte) {}
+	}
+	if resubscribed == nil {
+		resubscribed = func([]string) {}
+	}
+	s := &subscriber{
+		b: b, deliver: deliver, resubscribed: resubscribed,
+		events:   make(chan subEvent, 256),
+		wanted:   make(map[string]struct{}),
+		sent:     make(map[string]bool),
+		inflight: make(map[string]int),
+		waiters:  make(map[string][]*subChange),
+	}
+	b.wg.Add(2)
+	go func() { defer b.wg.Done(); s.run() }()
+	go func() { defer b.wg.Done(); b.writeLoop() }()
+	return nil
+}
+
+func (b *RedisBroker) closed() bool {
+	select {
+	case <-b.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Close stops every goroutine of the broker and closes its pub/sub
+// connection, and the client too when NewRedisBroker opened it. A publish
+// already handed to Redis is finished first. Close may be called again.
+func (b *RedisBroker) Close() error {
+	var err error
+	b.once.Do(func() {
+		close(b.done)
+		b.cancel()
+		b.wg.Wait()
+		if b.owned {
+			if cerr := b.client.Close(); cerr != nil {
+				err = fmt.Errorf("chat: close redis client: %w", cerr)
+			}
+		}
+		b.log.Info("redis broker closed")
+	})
+	return err
+}
+
+// Ping checks that Redis answers within a short time and that the pub/sub
+// connection is not down.
+func (b *RedisBroker) Ping(ctx context.Context) error {
+	if b.closed() {
+		return ErrBrokerClosed
+	}
+	ctx, cancel := context.WithTimeout(ctx, redisPingTimeout)
+	defer cancel()
+	if err := b.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("%w: ping: %w", ErrBrokerUnavailable, err)
+	}
+	if b.down.Load() {
+		return fmt.Errorf("%w: the pub/sub connection is down", ErrBrokerUnavailable)
+	}
+	return nil
+}
+
+// A pubReq is one Publish call waiting for its pipeline.
+type pubReq struct {
+	channel string
+	payload []byte
+	res     chan error
+}
+
+var pubReqs = sync.Pool{New: func() any { return &pubReq{res: make(chan error, 1)} }}
+
+// Publish sends payload on channel. Calls made at the same time share one
+// pipeline. ctx is respected until the payload is handed to the publisher;
+// from then on the call waits for Redis's answer, which the client's read
+// and write timeouts bound. The payload is not kept after Publish returns.
+func (b *RedisBroker) Publish(ctx context.Context, channel string, payload []byte) error {
+	if b.closed() {
+		return ErrBrokerClosed
+	}
+	if !b.started.Load() {
+		return ErrBrokerNotStarted
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("chat: redis publish: %w", err)
+	}
+	r := pubReqs.Get().(*pubReq)
+	r.channel, r.payload = channel, payload
+	var err error
+	select {
+	case b.pubs <- r:
+		err = <-r.res
+	case <-ctx.Done():
+		err = fmt.Errorf("chat: redis publish: %w", ctx.Err())
+	case <-b.done:
+		err = ErrBrokerClosed
+	}
+	r.channel, r.payload = "", nil
+	pubReqs.Put(r)
+	return err
+}
+
+// writeLoop is the only publisher: it takes every Publish call waiting at
+// the moment, up to publishBatch, and sends them in one pipeline.
+func (b *RedisBroker) writeLoop() {
+	batch := make([]*pubReq, 0, publishBatch)
+	for {
+		select {
+		case r := <-b.pubs:
+			batch = append(batch[:0], r)
+		case <-b.done:
+			return
+		}
+	more:
+		for len(batch) < publishBatch {
+			select {
+			case r := <-b.pubs:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		b.flush(batch)
+	}
+}
+
+func (b *RedisBroker) flush(batch []*pubReq) {
+	// Not b.ctx: a batch already taken is finished even while closing.
+	ctx := context.Background()
+	pipe := b.client.Pipeline()
+	for _, r := range batch {
+		pipe.Publish(ctx, b.prefix+r.channel, r.payload)
+	}
+	cmds, err := pipe.Exec(ctx)
+	for i, r := range batch {
+		e := err
+		if i < len(cmds) {
+			e = cmds[i].Err()
+		}
+		if e != nil {
+			e = fmt.Errorf("chat: redis publish: %w", e)
+		}
+		r.res <- e
+	}
+}
+
+// A subChange is one Subscribe or Unsubscribe call. The subscriber owns it
+// once received; pending counts its channels not yet confirmed.
+type subChange struct {
+	subscribe bool
+	channels  []string
+	pending   int
+	settled   bool
+	res       chan error
+}
+
+// Subscribe adds channels and returns once Redis has confirmed them. While
+// Redis is unreachable it returns ErrBrokerUnavailable at once and keeps the
+// channels for when the connection returns.
+func (b *RedisBroker) Subscribe(ctx context.Context, channels ...string) error {
+	return b.change(ctx, true, channels)
+}
+
+// Unsubscribe drops channels and returns once Redis has confirmed it: no
+// payload of theirs is delivered after it returns.
+func (b *RedisBroker) Unsubscribe(ctx context.Context, channels ...string) error {
+	return b.change(ctx, false, channels)
+}
+
+func (b *RedisBroker) change(ctx context.Context, subscribe bool, channels []string) error {
+	if b.closed() {
+		return ErrBrokerClosed
+	}
+	if !b.started.Load() {
+		return ErrBrokerNotStarted
+	}
+	if len(channels) == 0 {
+		return nil
+	}
+	c := &subChange{subscribe: subscribe, channels: dedupe(channels), res: make(chan error, 1)}
+	select {
+	case b.changes <- c:
+	case <-ctx.Done():
+		return fmt.Errorf("chat: redis subscription: %w", ctx.Err())
+	case <-b.done:
+		return ErrBrokerClosed
+	}
+	select {
+	case err := <-c.res:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("chat: redis subscription: %w", ctx.Err())
+	case <-b.done:
+		return ErrBrokerClosed
+	}
+}
+
+func dedupe(in []string) []string {
+	seen := make(map[string]struct{}, len(in))
+	out := make([]string, 0, len(in))
+	for _, c := range in {
+		if _, ok := seen[c]; !ok {
+			seen[c] = struct{}{}
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// A subEvent is what a connection's reader tells the subscriber.
+type subEvent struct {
+	gen     int
+	kind    string // "subscribe", "unsubscribe", "pong" or "" with err
+	channel string // without the prefix
+	err     error
+}
+
+// subscriber owns the pub/sub connection and every subscription: only its
+// run goroutine touches its fields. Channel names in its maps carry no
+// prefix.
+type subscriber struct {
+	b            *RedisBroker
+	deliver      func(string, []byte)
+	resubscribed func([]string)
+	events       chan subEvent
+
+	ps         *redis.PubSub // nil while disconnected
+	gen        int           // counts connections; events of older ones are ignored
+	readerDone chan struct{} // closed when the current connection's reader ends
+	ever       bool          // a connection was made before
+	attempt    int           // failed connection attempts in a row
+	retry      *time.Timer   // next attempt, nil when none is due
+	pingSent   bool          // a health ping awaits its pong
+
+	wanted   map[string]struct{}      // what callers asked for
+	sent     map[string]bool          // what the connection was last told
+	inflight map[string]int           // commands sent and not yet confirmed
+	waiters  map[string][]*subChange  // calls waiting on a channel's confirmation
+	resub    map[string]struct{}      // channels of a reconnect not yet confirmed
+	restored []string                 // channels of a reconnect confirmed so far
+}
+
+func (s *subscriber) run() {
+	health := time.NewTicker(healthInterval)
+	defer health.Stop()
+	s.connect()
+	for {
+		var retry <-chan time.Time
+		if s.retry != nil {
+			retry = s.retry.C
+		}
+		select {
+		case <-s.b.done:
+			s.shutdown()
+			return
+		case c := <-s.b.changes:
+			batch := []*subChange{c}
+		more:
+			for len(batch) < changeBatch {
+				select {
+				case c := <-s.b.changes:
+					batch = append(batch, c)
+				default:
+					break more
+				}
+			}
+			s.apply(batch)
+		case ev := <-s.events:
+			s.event(ev)
+		case <-retry:
+			s.retry = nil
+			s.connect()
+		case <-health.C:
+			s.checkHealth()
+		}
+	}
+}
+
+func (s *subscriber) shutdown() {
+	if s.retry != nil {
+		s.retry.Stop()
+	}
+	if s.ps != nil {
+		_ = s.ps.Close()
+		<-s.readerDone
+	}
+	for _, list := range s.waiters {
+		for _, c := range list {
+			s.settle(c, ErrBrokerClosed)
+		}
+	}
+}
+
+// connect opens a new pub/sub connection and subscribes every wanted
+// channel on it. On failure it marks the broker down, fails the Subscribe
+// calls waiting, and schedules the next attempt.
+func (s *subscriber) connect() {
+	ctx := s.b.ctx
+	ps := s.b.client.Subscribe(ctx)
+	channels := make([]string, 0, len(s.wanted))
+	for c := range s.wanted {
+		channels = append(channels, c)
+	}
+	var err error
+	if len(channels) == 0 {
+		err = ps.Ping(ctx) // dials
+	}
+	for i := 0; i < len(channels) && err == nil; i += subscribeChunk {
+		err = ps.Subscribe(ctx, s.prefixed(channels[i:min(i+subscribeChunk, len(channels))])...)
+	}
+	if err != nil {
+		_ = ps.Close()
+		s.failed(err)
+		return
+	}
+	s.ps, s.gen, s.pingSent = ps, s.gen+1, false
+	prev := s.readerDone
+	s.readerDone = make(chan struct{})
+	s.b.wg.Add(1)
+	go func(gen int, done chan struct{}) {
+		defer s.b.wg.Done()
+		defer close(done)
+		if prev != nil {
+			<-prev // keep deliveries in order across connections
+		}
+		s.read(ps, gen)
+	}(s.gen, s.readerDone)
+	for _, c := range channels {
+		s.sent[c] = true
+		s.inflight[c] = 1
+	}
+	if s.ever && len(channels) > 0 {
+		s.resub = make(map[string]struct{}, len(channels))
+		for _, c := range channels {
+			s.resub[c] = struct{}{}
+		}
+		s.restored = nil
+	}
+	s.b.log.Info("redis pub/sub connected", zap.Bool("reconnect", s.ever),
+		zap.Int("channels", len(channels)), zap.Int("failed_attempts", s.attempt))
+	s.ever, s.attempt = true, 0
+	s.b.down.Store(false)
+	// Calls waiting on channels no longer wanted have nothing left to wait for.
+	for c := range s.waiters {
+		if s.inflight[c] == 0 {
+			s.release(c)
+		}
+	}
+}
+
+func (s *subscriber) failed(err error) {
+	s.attempt++
+	wait := min(reconnectMin<<min(s.attempt-1, 16), reconnectMax)
+	wait = wait/2 + rand.N(wait/2+1)
+	s.b.log.Warn("redis pub/sub connect failed", zap.Error(err),
+		zap.Int("attempt", s.attempt), zap.Duration("retry_in", wait), zap.Int("channels", len(s.wanted)))
+	s.b.down.Store(true)
+	unavailable := fmt.Errorf("%w: %w", ErrBrokerUnavailable, err)
+	for c, list := range s.waiters {
+		for _, w := range list {
+			s.settle(w, unavailable)
+		}
+		delete(s.waiters, c)
+	}
+	s.retry = time.NewTimer(wait)
+}
+
+// lost drops a broken connection and tries again at once.
+func (s *subscriber) lost(err error) {
+	s.b.log.Warn("redis pub/sub connection lost", zap.Error(err), zap.Int("channels", len(s.wanted)))
+	_ = s.ps.Close()
+	s.ps = nil
+	s.gen++
+	clear(s.sent)
+	clear(s.inflight)
+	s.resub, s.restored = nil, nil
+	// Nothing is subscribed now: Unsubscribe calls are done; Subscribe calls
+	// wait for the next connection.
+	for c, list := range s.waiters {
+		keep := list[:0]
+		for _, w := range list {
+			if w.subscribe {
+				keep = append(keep, w)
+			} else {
+				s.done(w)
+			}
+		}
+		if len(keep) == 0 {
+			delete(s.waiters, c)
+		} else {
+			s.waiters[c] = keep
+		}
+	}
+	s.connect()
+}
+
+func (s *subscriber) checkHealth() {
+	if s.ps == nil {
+		return
+	}
+	if s.pingSent {
+		s.lost(errors.New("no pong within the health interval"))
+		return
+	}
+	if err := s.ps.Ping(s.b.ctx); err != nil {
+		s.lost(err)
+		return
+	}
+	s.pingSent = true
+}
+
+// apply records a batch of calls, sends what changed in one SUBSCRIBE and
+// one UNSUBSCRIBE, and registers the calls to wait for the confirmations.
+func (s *subscriber) apply(batch []*subChange) {
+	touched := map[string]struct{}{}
+	for _, c := range batch {
+		for _, ch := range c.channels {
+			if c.subscribe {
+				s.wanted[ch] = struct{}{}
+			} else {
+				delete(s.wanted, ch)
+			}
+			touched[ch] = struct{}{}
+		}
+	}
+	var sub, unsub []string
+	if s.ps != nil {
+		for ch := range touched {
+			_, want := s.wanted[ch]
+			if want == s.sent[ch] {
+				continue
+			}
+			if want {
+				sub = append(sub, ch)
+			} else {
+				unsub = append(unsub, ch)
+			}
+			s.sent[ch] = want
+			s.inflight[ch]++
+		}
+	}
+	for _, c := range batch {
+		s.register(c)
+	}
+	var err error
+	for i := 0; i < len(sub) && err == nil; i += subscribeChunk {
+		err = s.ps.Subscribe(s.b.ctx, s.prefixed(sub[i:min(i+subscribeChunk, len(sub))])...)
+	}
+	for i := 0; i < len(unsub) && err == nil; i += subscribeChunk {
+		err = s.ps.Unsubscribe(s.b.ctx, s.prefixed(unsub[i:min(i+subscribeChunk, len(unsub))])...)
+	}
+	if err != nil {
+		s.lost(err)
+	}
+}
+
+// register settles a call at once when nothing it asked for is outstanding,
+// or makes it wait on the channels that are.
+func (s *subscriber) register(c *subChange) {
+	if s.ps == nil {
+		switch {
+		case !c.subscribe:
+			s.settle(c, nil)
+		case s.b.down.Load():
+			s.settle(c, ErrBrokerUnavailable)
+		default: // reconnecting: wait for it
+			for _, ch := range c.channels {
+				s.waiters[ch] = append(s.waiters[ch], c)
+			}
+			c.pending = len(c.channels)
+		}
+		return
+	}
+	for _, ch := range c.channels {
+		if s.inflight[ch] > 0 {
+			s.waiters[ch] = append(s.waiters[ch], c)
+			c.pending++
+		}
+	}
+	if c.pending == 0 {
+		s.settle(c, nil)
+	}
+}
+
+func (s *subscriber) event(ev subEvent) {
+	if ev.gen != s.gen || s.ps == nil {
+		return // from a connection already dropped
+	}
+	switch ev.kind {
+	case "":
+		s.lost(ev.err)
+	case "pong":
+		s.pingSent = false
+	case "subscribe", "unsubscribe":
+		if s.inflight[ev.channel] > 1 {
+			s.inflight[ev.channel]--
+			return
+		}
+		delete(s.inflight, ev.channel)
+		s.release(ev.channel)
+		if _, ok := s.resub[ev.channel]; ok {
+			delete(s.resub, ev.channel)
+			if ev.kind == "subscribe" {
+				s.restored = append(s.restored, ev.channel)
+			}
+			if len(s.resub) == 0 {
+				s.reestablished()
+			}
+		}
+	}
+}
+
+// reestablished hands the channels of a finished reconnect to the
+// resubscribed handler.
+func (s *subscriber) reestablished() {
+	channels := s.restored
+	s.resub, s.restored = nil, nil
+	if len(channels) == 0 {
+		return
+	}
+	s.b.log.Info("redis pub/sub resubscribed", zap.Int("channels", len(channels)))
+	s.b.wg.Add(1)
+	go func() {
+		defer s.b.wg.Done()
+		s.resubscribed(channels)
+	}()
+}
+
+// release ends the wait of every call waiting on ch.
+func (s *subscriber) release(ch string) {
+	for _, c := range s.waiters[ch] {
+		s.done(c)
+	}
+	delete(s.waiters, ch)
+}
+
+// done counts one of a call's channels as confirmed.
+func (s *subscriber) done(c *subChange) {
+	c.pending--
+	if c.pending <= 0 {
+		s.settle(c, nil)
+	}
+}
+
+func (s *subscriber) settle(c *subChange, err error) {
+	if !c.settled {
+		c.settled = true
+		c.res <- err
+	}
+}
+
+func (s *subscriber) prefixed(channels []string) []string {
+	out := make([]string, len(channels))
+	for i, c := range channels {
+		out[i] = s.b.prefix + c
+	}
+	return out
+}
+
+// read is a connection's reader: it delivers messages in order and passes
+// confirmations, pongs and the final error to run.
+func (s *subscriber) read(ps *redis.PubSub, gen int) {
+	for {
+		msg, err := ps.Receive(context.Background())
+		ev := subEvent{gen: gen}
+		switch m := msg.(type) {
+		case *redis.Message:
+			s.deliver(strings.TrimPrefix(m.Channel, s.b.prefix), []byte(m.Payload))
+			continue
+		case *redis.Subscription:
+			ev.kind, ev.channel = m.Kind, strings.TrimPrefix(m.Channel, s.b.prefix)
+		case *redis.Pong:
+			ev.kind = "pong"
+		default:
+			if err == nil {
+				err = fmt.Errorf("chat: unexpected pub/sub reply %T", msg)
+			}
+			ev.err = err
+		}
+		select {
+		case s.events <- ev:
+		case <-s.b.done:
+			return
+		}
+		if ev.err != nil {
+			return
+		}
+	}
+}
