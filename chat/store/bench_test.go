@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,28 +14,39 @@ import (
 // benchConversations is how many conversations the appends spread over.
 const benchConversations = 64
 
-// benchAppend appends one message per Update from many goroutines (16 per
-// CPU) to benchConversations conversations.
+// benchAppend appends one message per Update to benchConversations
+// conversations, from 1, 16 and 128 goroutines per CPU: group commit and
+// row locks pay off as writers wait together.
 func benchAppend(b *testing.B, s store.Store) {
 	ctx := context.Background()
 	opened := time.Now()
-	for i := range benchConversations {
-		v := fmt.Sprintf("v%d", i)
-		if err := s.CreateVisitor(ctx, store.Visitor{ID: v, CreatedAt: opened}); err != nil {
-			b.Fatal(err)
+	for _, perCPU := range []int{1, 16, 128} {
+		prefix := fmt.Sprintf("w%d-", perCPU)
+		for i := range benchConversations {
+			v := fmt.Sprintf("%sv%d", prefix, i)
+			if err := s.CreateVisitor(ctx, store.Visitor{ID: v, CreatedAt: opened}); err != nil {
+				b.Fatal(err)
+			}
+			if err := s.CreateConversation(ctx, store.Conversation{ID: "c" + v, VisitorID: v, State: store.Assigned,
+				OpenedAt: store.At(opened)}); err != nil {
+				b.Fatal(err)
+			}
 		}
-		if err := s.CreateConversation(ctx, store.Conversation{ID: "c" + v, VisitorID: v, State: store.Assigned,
-			OpenedAt: store.At(opened)}); err != nil {
-			b.Fatal(err)
-		}
+		b.Run(fmt.Sprintf("writers=%d", perCPU*runtime.GOMAXPROCS(0)), func(b *testing.B) {
+			benchAppendParallel(b, s, prefix, perCPU)
+		})
 	}
+}
+
+func benchAppendParallel(b *testing.B, s store.Store, prefix string, perCPU int) {
+	ctx := context.Background()
 	var next, seq atomic.Int64
 	b.ReportAllocs()
-	b.SetParallelism(16)
+	b.SetParallelism(perCPU)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		id := fmt.Sprintf("cv%d", next.Add(1)%benchConversations)
-		author := store.Author{Kind: store.AuthorShopper, ID: id[1:]}
+		v := fmt.Sprintf("%sv%d", prefix, next.Add(1)%benchConversations)
+		id, author := "c"+v, store.Author{Kind: store.AuthorShopper, ID: v}
 		for pb.Next() {
 			n := seq.Add(1)
 			_, err := s.Update(ctx, id, func(c *store.Conversation) ([]store.Message, error) {

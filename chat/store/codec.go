@@ -129,7 +129,7 @@ func plan(cur Conversation, fn func(c *Conversation) ([]Message, error)) (update
 			clients[k] = true
 		}
 		if m.ID == "" {
-			m.ID = uuid.NewString()
+			m.ID = newMessageID()
 		}
 		if m.CreatedAt.IsZero() {
 			m.CreatedAt = At(now)
@@ -142,4 +142,14 @@ func plan(cur Conversation, fn func(c *Conversation) ([]Message, error)) (update
 	}
 	next.LastSeq = cur.LastSeq + int64(len(out))
 	return updatePlan{conv: next, msgs: out}, nil
+}
+
+// newMessageID is a time-ordered UUID (version 7): successive ids land
+// next to each other in the id index instead of on random pages.
+func newMessageID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
 }

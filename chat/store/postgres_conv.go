@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 const (
@@ -94,47 +95,61 @@ func (p *Postgres) VisitorConversations(ctx context.Context, visitorID string, l
 
 // Update locks the conversation's row for one transaction, calls fn with a
 // copy and saves the result and the messages fn returns. See Store.
+//
+// It takes two round trips: BEGIN with SELECT … FOR UPDATE, then the
+// inserts, the update and COMMIT. A repeated client id is caught by the
+// messages_client unique index, which fails the transaction; the earlier
+// message is then read back.
 func (p *Postgres) Update(ctx context.Context, id string, fn func(c *Conversation) ([]Message, error)) (Change, error) {
 	if err := p.open(); err != nil {
 		return Change{}, err
 	}
-	tx, err := p.pool.Begin(ctx)
+	conn, err := p.pool.Acquire(ctx)
 	if err != nil {
-		return Change{}, fmt.Errorf("store: begin: %w", err)
+		return Change{}, fmt.Errorf("store: acquire: %w", err)
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // after Commit: nothing to do
+	// Release drops a connection still inside a transaction; rolling back
+	// first keeps it for the pool.
+	inTx := false
+	defer func() {
+		if inTx {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_, _ = conn.Exec(rctx, "ROLLBACK")
+			cancel()
+		}
+		conn.Release()
+	}()
 
-	cur, err := scanPgConv(tx.QueryRow(ctx, "SELECT "+pgConvCols+" FROM conversations WHERE id = $1 FOR UPDATE", id))
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue("SELECT "+pgConvCols+" FROM conversations WHERE id = $1 FOR UPDATE", id)
+	br := conn.SendBatch(ctx, b)
+	_, err = br.Exec()
+	inTx = err == nil
+	var cur Conversation
+	if err == nil {
+		cur, err = scanPgConv(br.QueryRow())
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Change{}, fmt.Errorf("store: conversation %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return Change{}, fmt.Errorf("store: lock conversation: %w", err)
 	}
+
 	pl, err := plan(cur, fn)
 	if err != nil {
 		return Change{}, err
-	}
-	for _, m := range pl.msgs {
-		if m.ClientMsgID == "" {
-			continue
-		}
-		prev, err := scanPgMsg(tx.QueryRow(ctx, "SELECT "+pgMsgCols+
-			" FROM messages WHERE conversation_id = $1 AND author_id = $2 AND client_msg_id = $3",
-			id, m.Author.ID, m.ClientMsgID))
-		if err == nil {
-			return Change{Conversation: cur, Messages: []Message{prev}, Duplicate: true}, nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return Change{}, fmt.Errorf("store: check client_msg_id: %w", err)
-		}
 	}
 	c := pl.conv
 	timers, err := encodeTimers(c.Timers)
 	if err != nil {
 		return Change{}, err
 	}
-	b := &pgx.Batch{}
+	b = &pgx.Batch{}
 	for _, m := range pl.msgs {
 		b.Queue("INSERT INTO messages ("+pgMsgCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
 			m.ID, m.ConversationID, m.Seq, m.Author.Kind, m.Author.ID, m.Author.Name, m.Kind, m.Text, m.Auto,
@@ -144,13 +159,37 @@ func (p *Postgres) Update(ctx context.Context, id string, fn func(c *Conversatio
 		context = $6, closed_at = $7, outcome = $8, last_seq = $9, assigned_at = $10, timers = $11 WHERE id = $12`,
 		c.VisitorName, c.State, c.AgentID, c.Locale, c.Topic, nullJSON(c.Context), pgTime(c.ClosedAt.Time),
 		c.Outcome, c.LastSeq, pgTime(c.AssignedAt.Time), timers, c.ID)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	b.Queue("COMMIT")
+	err = conn.SendBatch(ctx, b).Close()
+	if err == nil {
+		inTx = false
+		return Change{Conversation: c, Messages: pl.msgs}, nil
+	}
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.ConstraintName != "messages_client" {
 		return Change{}, pgErr("save conversation", err)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return Change{}, pgErr("commit", err)
+	// A client id was used before. The failed transaction saved nothing;
+	// the earlier message is committed, so it is read after the rollback.
+	if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+		return Change{}, fmt.Errorf("store: rollback: %w", err)
 	}
-	return Change{Conversation: c, Messages: pl.msgs}, nil
+	inTx = false
+	for _, m := range pl.msgs {
+		if m.ClientMsgID == "" {
+			continue
+		}
+		prev, err := scanPgMsg(conn.QueryRow(ctx, "SELECT "+pgMsgCols+
+			" FROM messages WHERE conversation_id = $1 AND author_id = $2 AND client_msg_id = $3",
+			id, m.Author.ID, m.ClientMsgID))
+		if err == nil {
+			return Change{Conversation: cur, Messages: []Message{prev}, Duplicate: true}, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return Change{}, fmt.Errorf("store: read the earlier message: %w", err)
+		}
+	}
+	return Change{}, pgErr("save conversation", err)
 }
 
 // Messages lists a conversation's messages with seq > afterSeq, oldest

@@ -91,8 +91,7 @@ func (s *SQLite) VisitorConversations(ctx context.Context, visitorID string, lim
 // transaction. See Store.
 func (s *SQLite) Update(ctx context.Context, id string, fn func(c *Conversation) ([]Message, error)) (Change, error) {
 	var ch Change
-	err := s.write(ctx, func(w *writer) error {
-		var err error
+	err := s.write(ctx, func(w *writer) (err error) {
 		ch, err = w.update(id, fn)
 		return err
 	})

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"go.uber.org/zap"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // writer owns the one write connection and its prepared statements. Only
@@ -19,11 +20,13 @@ import (
 type writer struct {
 	conn *sql.Conn
 
-	begin, commit, rollback        *sql.Stmt
-	savepoint, release, rollbackTo *sql.Stmt
-	selectConv, dupCheck           *sql.Stmt
-	insertMsg, updateConv          *sql.Stmt
-	stmts                          []*sql.Stmt
+	begin, commit, rollback           *sql.Stmt
+	savepoint, release, rollbackTo    *sql.Stmt
+	selectConv, dupCheck              *sql.Stmt
+	insertMsg, updateConv, updateKeep *sql.Stmt
+	stmts                             []*sql.Stmt
+
+	convs convCache
 }
 
 func newWriter(ctx context.Context, db *sql.DB) (*writer, error) {
@@ -31,7 +34,7 @@ func newWriter(ctx context.Context, db *sql.DB) (*writer, error) {
 	if err != nil {
 		return &writer{}, fmt.Errorf("store: connect: %w", err)
 	}
-	return &writer{conn: conn}, nil
+	return &writer{conn: conn, convs: convCache{m: map[string]Conversation{}}}, nil
 }
 
 const (
@@ -58,6 +61,11 @@ func (w *writer) prepare(ctx context.Context) error {
 			WHERE conversation_id = ? AND author_id = ? AND client_msg_id = ?`},
 		{&w.insertMsg, "INSERT INTO messages (" + sqliteMsgCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
 		{&w.updateConv, `UPDATE conversations SET visitor_name = ?, state = ?, agent_id = ?, locale = ?,
+			topic = ?, context = ?, closed_at = ?, outcome = ?, last_seq = ?, assigned_at = ?, timers = ?
+			WHERE id = ?`},
+		// The same without state: SQLite then leaves the indexes on state
+		// alone, which is most of an append's update.
+		{&w.updateKeep, `UPDATE conversations SET visitor_name = ?, agent_id = ?, locale = ?,
 			topic = ?, context = ?, closed_at = ?, outcome = ?, last_seq = ?, assigned_at = ?, timers = ?
 			WHERE id = ?`},
 	} {
@@ -113,6 +121,7 @@ func (w *writer) commitBatch(batch []*writeReq, log *zap.Logger) {
 				r.err = err
 			}
 		}
+		w.convs.rollback()
 		if rbErr := w.exec(w.rollback); rbErr != nil {
 			log.Error("rollback failed", zap.Error(rbErr))
 		}
@@ -133,6 +142,9 @@ func (w *writer) commitBatch(batch []*writeReq, log *zap.Logger) {
 				abort(fmt.Errorf("store: rollback to savepoint: %w", err))
 				return
 			}
+			if errors.Is(r.err, errUndo) {
+				r.err = nil // undone on purpose, and answered
+			}
 		}
 		if err := w.exec(w.release); err != nil {
 			abort(fmt.Errorf("store: release savepoint: %w", err))
@@ -141,8 +153,14 @@ func (w *writer) commitBatch(batch []*writeReq, log *zap.Logger) {
 	}
 	if err := w.exec(w.commit); err != nil {
 		abort(fmt.Errorf("store: commit: %w", err))
+		return
 	}
+	w.convs.committed()
 }
+
+// errUndo tells commitBatch to roll a request's savepoint back and answer
+// it as a success: a duplicate found only when its insert failed.
+var errUndo = errors.New("store: undo")
 
 // run calls r.run, turning a panic into a value to re-raise in the caller.
 func (w *writer) run(r *writeReq) (err error, panicked any) {
@@ -155,48 +173,55 @@ func (w *writer) run(r *writeReq) (err error, panicked any) {
 }
 
 // update is Update on the writer: lock (the writer is the only one), call
-// fn, check client ids, append and save.
+// fn, append and save. A repeated client id is found by its unique index
+// when the insert fails, which spares the common case a query.
 func (w *writer) update(id string, fn func(c *Conversation) ([]Message, error)) (Change, error) {
 	ctx := context.Background()
-	cur, err := scanSQLiteConv(w.selectConv.QueryRowContext(ctx, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Change{}, fmt.Errorf("store: conversation %s: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return Change{}, err
+	cur, ok := w.convs.get(id)
+	if !ok {
+		var err error
+		cur, err = scanSQLiteConv(w.selectConv.QueryRowContext(ctx, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return Change{}, fmt.Errorf("store: conversation %s: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return Change{}, fmt.Errorf("store: read conversation: %w", err)
+		}
+		w.convs.put(cur)
 	}
 	p, err := plan(cur, fn)
 	if err != nil {
 		return Change{}, err
 	}
 	for _, m := range p.msgs {
-		if m.ClientMsgID == "" {
+		_, err := w.insertMsg.ExecContext(ctx, m.ID, m.ConversationID, m.Seq, m.Author.Kind, m.Author.ID,
+			m.Author.Name, m.Kind, m.Text, m.Auto, m.CreatedAt.UnixMilli(), nullString(m.ClientMsgID), m.ScriptID)
+		if err == nil {
 			continue
 		}
-		prev, err := scanSQLiteMsg(w.dupCheck.QueryRowContext(ctx, id, m.Author.ID, m.ClientMsgID))
-		if err == nil {
-			return Change{Conversation: cur, Messages: []Message{prev}, Duplicate: true}, nil
+		if m.ClientMsgID != "" && isSQLiteCode(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE) {
+			prev, qerr := scanSQLiteMsg(w.dupCheck.QueryRowContext(ctx, id, m.Author.ID, m.ClientMsgID))
+			if qerr == nil {
+				return Change{Conversation: cur.clone(), Messages: []Message{prev}, Duplicate: true}, errUndo
+			}
 		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return Change{}, fmt.Errorf("store: check client_msg_id: %w", err)
-		}
-	}
-	for _, m := range p.msgs {
-		if _, err := w.insertMsg.ExecContext(ctx, m.ID, m.ConversationID, m.Seq, m.Author.Kind, m.Author.ID,
-			m.Author.Name, m.Kind, m.Text, m.Auto, m.CreatedAt.UnixMilli(), nullString(m.ClientMsgID), m.ScriptID); err != nil {
-			return Change{}, sqliteErr("append message", err)
-		}
+		return Change{}, sqliteErr("append message", err)
 	}
 	c := p.conv
 	timers, err := encodeTimers(c.Timers)
 	if err != nil {
 		return Change{}, err
 	}
-	if _, err := w.updateConv.ExecContext(ctx, c.VisitorName, c.State, c.AgentID, c.Locale, c.Topic,
-		nullJSON(c.Context), millis(c.ClosedAt.Time), c.Outcome, c.LastSeq, millis(c.AssignedAt.Time),
-		timers, c.ID); err != nil {
+	args := []any{c.VisitorName, c.State, c.AgentID, c.Locale, c.Topic, nullJSON(c.Context),
+		millis(c.ClosedAt.Time), c.Outcome, c.LastSeq, millis(c.AssignedAt.Time), timers, c.ID}
+	st := w.updateConv
+	if c.State == cur.State {
+		st, args = w.updateKeep, append(args[:1], args[2:]...)
+	}
+	if _, err := st.ExecContext(ctx, args...); err != nil {
 		return Change{}, sqliteErr("save conversation", err)
 	}
+	w.convs.put(c)
 	return Change{Conversation: c, Messages: p.msgs}, nil
 }
 
