@@ -3,7 +3,7 @@
 
 export class ApiError extends Error {
   constructor(status, body) {
-    super(body?.message || body?.error || `HTTP ${status}`);
+    super(body?.error?.message || body?.message || `HTTP ${status}`);
     this.status = status;
     this.body = body;
   }

@@ -106,7 +106,7 @@ export function messageEl(m, read = 0) {
   if (m.auto) meta.appendChild(h('span', { class: 'badge warn', text: t('chat.auto') }));
   if (m.kind === 'script') meta.appendChild(h('span', { class: 'badge', text: t('chat.script') }));
   const bubble = renderText(h('div', { class: 'bubble' }), m.text, { warn: t('chat.external') });
-  const el = h('div', { class: `msg ${kind}`, dataset: { seq: m.seq } }, meta, bubble);
+  const el = h('div', { class: `msg ${kind}`, dataset: { seq: m.seq, kind: m.kind || 'text', auto: m.auto ? '1' : '' } }, meta, bubble);
   if (kind === 'agent') el.appendChild(h('div', { class: 'receipt', text: m.seq <= read ? `✓✓ ${t('chat.read')}` : `✓ ${t('chat.sent')}` }));
   return el;
 }

@@ -55,9 +55,11 @@ function fillSelects(preset) {
     (cats.length ? cats : CATEGORIES).map((c) => h('option', { value: c, text: t(`cat.${c}`) === `cat.${c}` ? c : t(`cat.${c}`) })),
   );
   cat.value = curCat || '';
-  const kinds = [...new Set([...KINDS, ...P.all.map((s) => s.kind).filter(Boolean)])];
+  const inCat = P.all.filter((s) => !cat.value || s.category === cat.value);
+  const kinds = P.all.length ? [...new Set(inCat.map((s) => s.kind).filter(Boolean))] : KINDS;
   replace(kind, h('option', { value: '', text: t('palette.all') }), kinds.map((k) => h('option', { value: k, text: t(`kind.${k}`) === `kind.${k}` ? k : t(`kind.${k}`) })));
-  kind.value = curKind || '';
+  kind.value = kinds.includes(curKind) ? curKind : '';
+  kind.disabled = kinds.length === 0;
 }
 
 function matches(s, q) {
@@ -219,7 +221,10 @@ export function scriptFromComposer() {
 /** wirePalette attaches the palette's controls once. */
 export function wirePalette() {
   $('#palette-q').addEventListener('input', search);
-  $('#palette-cat').addEventListener('change', search);
+  $('#palette-cat').addEventListener('change', () => {
+    fillSelects({});
+    search();
+  });
   $('#palette-kind').addEventListener('change', search);
   $('#palette-q').addEventListener('keydown', (e) => {
     if (e.key === 'ArrowDown') {
@@ -253,7 +258,8 @@ export function wirePalette() {
 /** greetingScript finds the greeting to send with one click. */
 export async function greetingScript(convId) {
   const all = await scripts(scriptLocale(convId));
-  return all.find((s) => s.category === 'greeting') || null;
+  const greetings = all.filter((s) => s.category === 'greeting');
+  return greetings.find((s) => s.kind === 'welcome') || greetings.find((s) => !s.kind) || greetings[0] || null;
 }
 
 /** farewellScript finds the farewell matching a closing outcome. */

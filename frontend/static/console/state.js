@@ -84,8 +84,13 @@ export function maxSeq(id) {
 export function addMessage(id, m) {
   if (!m || !m.seq) return false;
   const map = messagesOf(id);
-  if (map.has(m.seq)) return false;
+  const had = map.get(m.seq);
+  if (had && !had.local) return false;
   map.set(m.seq, m);
+  if (had) {
+    bump(id);
+    return false;
+  }
   if (m.client_msg_id) pendingOf(id).delete(m.client_msg_id);
   bump(id);
   return true;
@@ -170,7 +175,7 @@ export function sendText(id, text) {
 
 /** sendScript sends a canned script filled with vars (text is the preview). */
 export function sendScript(id, script, vars, text) {
-  const p = { cid: uid(), text, kind: 'script', script_id: script.id, vars, at: new Date().toISOString() };
+  const p = { cid: uid(), text, kind: 'script', script_id: script.id, vars: sentVars(vars), at: new Date().toISOString() };
   pendingOf(id).set(p.cid, p);
   transmit(id, p);
   bump(id);
@@ -200,6 +205,7 @@ export function onAck(ref, body) {
       auto: false,
       created_at: p.at,
       client_msg_id: p.cid,
+      local: true, // replaced by the server's copy when message.new brings it
     });
   }
   bump(id);
@@ -251,8 +257,15 @@ export function knownVars(id) {
     shopper_name: c?.visitor_name || (S.i18n.locale === 'zh-CN' ? '亲' : 'there'),
     agent_name: S.me?.name || '',
     shop_name: S.config.shop_name || '',
-    wait_minutes: '2',
+    // Left empty, the server fills these with the live queue numbers.
+    wait_minutes: '',
+    queue_position: c?.queue_position ? String(c.queue_position) : '',
   };
+}
+
+/** sentVars keeps the placeholder values the agent gave; the server fills the rest. */
+export function sentVars(vars) {
+  return Object.fromEntries(Object.entries(vars).filter(([, v]) => v != null && String(v).trim() !== ''));
 }
 
 const scriptCache = new Map();
