@@ -1,7 +1,18 @@
 package store
 
+import "context"
+
 // QueueLen is how many writes wait for the SQLite writer.
 func QueueLen(s *SQLite) int { return len(s.reqs) }
 
 // Closing reports whether Close has begun.
 func Closing(s *SQLite) bool { return s.shut.Load() }
+
+// WriterPragma reads a PRAGMA on the write connection, through the writer.
+func WriterPragma(s *SQLite, name string) (string, error) {
+	var v string
+	err := s.write(context.Background(), func(w *writer) error {
+		return w.conn.QueryRowContext(context.Background(), "PRAGMA "+name).Scan(&v)
+	})
+	return v, err
+}

@@ -33,7 +33,7 @@ var _ Store = (*Postgres)(nil)
 
 // OpenPostgres connects to dsn (a URL or key=value string; search_path and
 // other run-time parameters may ride along), checks the server answers and
-// applies the migrations.
+// applies the migrations. log may be nil.
 func OpenPostgres(ctx context.Context, dsn string, opts PoolOptions, log *zap.Logger) (*Postgres, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
@@ -50,6 +50,9 @@ func OpenPostgres(ctx context.Context, dsn string, opts PoolOptions, log *zap.Lo
 	}
 	if opts.MaxConnIdleTime > 0 {
 		cfg.MaxConnIdleTime = opts.MaxConnIdleTime
+	}
+	if log == nil {
+		log = zap.NewNop()
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

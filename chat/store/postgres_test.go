@@ -40,14 +40,22 @@ var reachable = sync.OnceValue(func() error {
 	return conn.Ping(ctx)
 })
 
+// shownDSN is the DSN without its password, for messages.
+func shownDSN() string {
+	if u, err := url.Parse(postgresDSN()); err == nil && u.Scheme != "" {
+		return u.Redacted()
+	}
+	return "the DSN in DAOGOU_TEST_POSTGRES"
+}
+
 // needPostgres skips t without a server, or fails it on CI.
 func needPostgres(t testing.TB) {
 	t.Helper()
 	if err := reachable(); err != nil {
 		if os.Getenv("CI") != "" {
-			t.Fatalf("PostgreSQL not reachable at %s (set DAOGOU_TEST_POSTGRES): %v", postgresDSN(), err)
+			t.Fatalf("PostgreSQL not reachable at %s (set DAOGOU_TEST_POSTGRES): %v", shownDSN(), err)
 		}
-		t.Skipf("PostgreSQL not reachable at %s: set DAOGOU_TEST_POSTGRES or start it (%v)", postgresDSN(), err)
+		t.Skipf("PostgreSQL not reachable at %s: set DAOGOU_TEST_POSTGRES or start it (%v)", shownDSN(), err)
 	}
 }
 

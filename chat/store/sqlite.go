@@ -61,7 +61,8 @@ type writeReq struct {
 }
 
 // OpenSQLite opens (creating it and its directory when missing) the database
-// at path, applies the migrations and starts the writer.
+// at path, applies the migrations and starts the writer. The file belongs to
+// this process: the writer remembers conversations it wrote. log may be nil.
 func OpenSQLite(ctx context.Context, path string, log *zap.Logger) (*SQLite, error) {
 	if path == "" || strings.ContainsRune(path, '?') {
 		return nil, fmt.Errorf("store: sqlite path %q: empty or holds '?'", path)
@@ -70,6 +71,9 @@ func OpenSQLite(ctx context.Context, path string, log *zap.Logger) (*SQLite, err
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("store: create %s: %w", dir, err)
 		}
+	}
+	if log == nil {
+		log = zap.NewNop()
 	}
 	log = log.Named("sqlite")
 	wdsn := fmt.Sprintf("%s?_busy_timeout=%d&_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1", path, sqliteBusy)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -37,6 +38,26 @@ func TestSQLite(t *testing.T) {
 		// A directory that does not exist yet: OpenSQLite creates it.
 		return openSQLite(t, filepath.Join(t.TempDir(), "data", "daogou.db"), zaptest.NewLogger(t))
 	})
+}
+
+func TestSQLitePragmas(t *testing.T) {
+	s := openSQLite(t, filepath.Join(t.TempDir(), "daogou.db"), zaptest.NewLogger(t))
+	for _, tc := range []struct{ pragma, want string }{
+		{"journal_mode", "wal"},
+		{"synchronous", "2"}, // FULL: a commit is on disk before the write is answered
+		{"foreign_keys", "1"},
+		{"busy_timeout", "5000"},
+	} {
+		t.Run(tc.pragma, func(t *testing.T) {
+			got, err := store.WriterPragma(s, tc.pragma)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Fatalf("PRAGMA %s = %s, want %s", tc.pragma, got, tc.want)
+			}
+		})
+	}
 }
 
 var at = time.Date(2025, 3, 1, 9, 30, 0, 123_000_000, time.UTC)
@@ -75,6 +96,10 @@ func TestSQLiteReopen(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
+	}
+	// Close checkpointed: the write-ahead log is gone or empty.
+	if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() > 0 {
+		t.Fatalf("after Close the WAL holds %d bytes", fi.Size())
 	}
 
 	// Opening again applies no migration twice and finds everything.
@@ -118,14 +143,14 @@ func val[T any](v T, err error) result { return result{v, err} }
 
 // blockWriter starts an Update whose fn holds the writer until release is
 // closed; it returns once the writer is inside fn.
-func blockWriter(t *testing.T, s *store.SQLite, release <-chan struct{}) <-chan error {
+func blockWriter(s *store.SQLite, release <-chan struct{}) <-chan error {
 	entered := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
 		_, err := s.Update(context.Background(), "c1", func(*store.Conversation) ([]store.Message, error) {
 			close(entered)
 			<-release
-			return []store.Message{{Author: store.Author{Kind: store.AuthorSystem}, Kind: "system", Text: "first"}}, nil
+			return []store.Message{{ID: "taken", Author: store.Author{Kind: store.AuthorSystem}, Kind: "system", Text: "first"}}, nil
 		})
 		done <- err
 	}()
@@ -163,7 +188,7 @@ func TestSQLiteCloseDrains(t *testing.T) {
 	conversation(t, s)
 
 	release := make(chan struct{})
-	firstDone := blockWriter(t, s, release)
+	firstDone := blockWriter(s, release)
 	const queued = 20
 	results := make(chan error, queued)
 	for i := range queued {
@@ -216,7 +241,7 @@ func TestSQLiteGroupCommit(t *testing.T) {
 	cancelled, cancel := context.WithCancel(ctx)
 
 	release := make(chan struct{})
-	firstDone := blockWriter(t, s, release)
+	firstDone := blockWriter(s, release)
 	type result struct {
 		i   int
 		err error
@@ -229,11 +254,19 @@ func TestSQLiteGroupCommit(t *testing.T) {
 				ctx = cancelled
 			}
 			_, err := s.Update(ctx, "c1", func(c *store.Conversation) ([]store.Message, error) {
-				if i%3 == 1 {
+				switch {
+				case i%3 == 1:
 					c.Topic = "lost"
 					return nil, errFail
+				case i == 5: // fails after its first insert
+					c.Topic = "lost"
+					return []store.Message{
+						{Author: store.Author{Kind: store.AuthorShopper, ID: "v1"}, Text: "lost"},
+						{ID: "taken", Author: store.Author{Kind: store.AuthorShopper, ID: "v1"}, Text: "lost"},
+					}, nil
 				}
-				return []store.Message{{Author: store.Author{Kind: store.AuthorShopper, ID: "v1"}, Text: fmt.Sprint(i)}}, nil
+				return []store.Message{{ID: fmt.Sprintf("id%d", i), Author: store.Author{Kind: store.AuthorShopper, ID: "v1"},
+					Text: fmt.Sprint(i)}}, nil
 			})
 			results <- result{i, err}
 		}()
@@ -253,6 +286,8 @@ func TestSQLiteGroupCommit(t *testing.T) {
 			want = context.Canceled
 		case r.i%3 == 1:
 			want = errFail
+		case r.i == 5:
+			want = store.ErrConflict
 		}
 		if !errors.Is(r.err, want) {
 			t.Fatalf("request %d: %v, want %v", r.i, r.err, want)

@@ -212,7 +212,7 @@ var errTooLate = errors.New("too late")
 func testUpdateRollback(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	opened(t, s)
-	_, err := s.Update(ctx, "c1", appendFn(store.Message{Author: shopper, Kind: "text", Text: "kept"}))
+	kept, err := s.Update(ctx, "c1", appendFn(store.Message{Author: shopper, Kind: "text", Text: "kept"}))
 	must(t, err)
 	stored, err := s.Conversation(ctx, "c1")
 	must(t, err)
@@ -231,6 +231,13 @@ func testUpdateRollback(t *testing.T, s store.Store) {
 			cv.Topic = "lost"
 			return nil, fmt.Errorf("routing: %w", errTooLate)
 		}, errTooLate, false},
+		{"second message's id taken", func(cv *store.Conversation) ([]store.Message, error) {
+			cv.Topic = "lost"
+			return []store.Message{
+				{Author: shopper, Kind: "text", Text: "lost", ClientMsgID: "m9"},
+				{ID: kept.Messages[0].ID, Author: shopper, Kind: "text", Text: "lost too"},
+			}, nil
+		}, store.ErrConflict, false},
 		{"context not JSON", func(cv *store.Conversation) ([]store.Message, error) {
 			cv.Context = json.RawMessage(`{"a":`)
 			return []store.Message{{Author: shopper, Kind: "text", Text: "lost"}}, nil
