@@ -39,9 +39,9 @@ var dummyHash = sync.OnceValue(func() []byte {
 	return b
 })
 
-// HashPassword hashes a password with bcrypt.
-func HashPassword(pw string) (string, error) {
-	b, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+// HashPassword hashes a password with bcrypt at the hub's cost.
+func (h *Hub) HashPassword(pw string) (string, error) {
+	b, err := bcrypt.GenerateFromPassword([]byte(pw), h.cfg.PasswordCost)
 	return string(b), err
 }
 
@@ -102,7 +102,7 @@ func (h *Hub) CreateAccount(ctx context.Context, email, name, password, role str
 	if skills == nil {
 		skills = []string{}
 	}
-	hash, err := HashPassword(password)
+	hash, err := h.HashPassword(password)
 	if err != nil {
 		return store.Agent{}, err
 	}

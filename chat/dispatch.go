@@ -292,6 +292,7 @@ type agentView struct {
 	store.Agent
 	Status      routing.Status `json:"status"`
 	Load        int            `json:"load"`
+	Sessions    int            `json:"sessions"` // connected consoles (0: away from the keyboard or reconnecting)
 	OnlineSince store.Time     `json:"online_since"`
 	Today       *dayCounts     `json:"today,omitempty"`
 }
@@ -307,7 +308,7 @@ func (d *dispatcher) view(id string) (agentView, bool) {
 }
 
 func (p *presence) viewLocked() agentView {
-	v := agentView{Agent: p.agent, Status: p.status, Load: p.load}
+	v := agentView{Agent: p.agent, Status: p.status, Load: p.load, Sessions: p.sessions}
 	if p.status != routing.Offline {
 		v.OnlineSince = store.At(p.onlineSince)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap/zaptest"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/daogou/daogou/chat"
 	"github.com/daogou/daogou/chat/store"
@@ -40,6 +41,7 @@ type env struct {
 func newEnv(t *testing.T, tune ...func(*chat.Config)) *env {
 	t.Helper()
 	e := &env{t: t, clock: chat.NewManualClock(start), dir: t.TempDir(), cfg: chat.DefaultConfig()}
+	e.cfg.PasswordCost = bcrypt.MinCost
 	for _, f := range tune {
 		f(&e.cfg)
 	}
@@ -190,7 +192,6 @@ func (c *client) send(typ, convID string, body any) string {
 	}
 	return id
 }
-
 
 const wait = 5 * time.Second
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/daogou/daogou/chat/rules"
 	"github.com/daogou/daogou/chat/store"
@@ -33,6 +34,7 @@ type Config struct {
 	SendQueue       int // frames queued per session before it counts as slow
 	Workers         int // goroutines carrying out due deadlines
 	AllowedOrigins  []string
+	PasswordCost    int // bcrypt cost of new password hashes
 }
 
 // DefaultConfig is the playbook's numbers and sensible limits.
@@ -47,6 +49,7 @@ func DefaultConfig() Config {
 		TokenTTL:        12 * time.Hour,
 		SendQueue:       256,
 		Workers:         8,
+		PasswordCost:    bcrypt.DefaultCost,
 	}
 }
 
@@ -103,6 +106,9 @@ func NewHub(cfg Config, d Deps) *Hub {
 	}
 	if cfg.SendQueue <= 0 {
 		cfg.SendQueue = 256
+	}
+	if cfg.PasswordCost == 0 {
+		cfg.PasswordCost = bcrypt.DefaultCost
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8

@@ -187,9 +187,13 @@ func (h *Hub) ServeAgent(c echo.Context) error {
 		h.drain(ctx)
 	}
 	go h.serve(s, func() {
-		if h.disp.disconnect(a.ID) && !h.closing.Load() {
+		if h.closing.Load() {
+			return
+		}
+		if h.disp.disconnect(a.ID) {
 			h.startGrace(a.ID)
 		}
+		h.agentChanged(a.ID)
 	})
 	return nil
 }
