@@ -85,8 +85,12 @@ func OpenSQLite(ctx context.Context, path string, log *zap.Logger) (*SQLite, err
 	wdb.SetConnMaxLifetime(0)
 	wdb.SetConnMaxIdleTime(0)
 	w, err := newWriter(ctx, wdb)
+	var steps []migration
 	if err == nil {
-		err = migrateSQLite(ctx, w.conn, log)
+		steps, err = loadMigrations("sqlite")
+	}
+	if err == nil {
+		err = migrateSQLite(ctx, w.conn, steps, log)
 	}
 	if err == nil {
 		err = w.prepare(ctx)
@@ -119,11 +123,8 @@ func OpenSQLite(ctx context.Context, path string, log *zap.Logger) (*SQLite, err
 	return s, nil
 }
 
-func migrateSQLite(ctx context.Context, conn *sql.Conn, log *zap.Logger) (err error) {
-	steps, err := loadMigrations("sqlite")
-	if err != nil {
-		return err
-	}
+// migrateSQLite applies the steps not yet recorded, in one transaction.
+func migrateSQLite(ctx context.Context, conn *sql.Conn, steps []migration, log *zap.Logger) (err error) {
 	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
 		return fmt.Errorf("store: create schema_migrations: %w", err)
