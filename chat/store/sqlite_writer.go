@@ -202,7 +202,7 @@ func (w *writer) update(id string, fn func(c *Conversation) ([]Message, error)) 
 		if m.ClientMsgID != "" && isSQLiteCode(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE) {
 			prev, qerr := scanSQLiteMsg(w.dupCheck.QueryRowContext(ctx, id, m.Author.ID, m.ClientMsgID))
 			if qerr == nil {
-				return Change{Conversation: cur.clone(), Messages: []Message{prev}, Duplicate: true}, errUndo
+				return Change{Conversation: cur, Messages: []Message{prev}, Duplicate: true}, errUndo
 			}
 		}
 		return Change{}, sqliteErr("append message", err)
