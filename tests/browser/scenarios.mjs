@@ -348,6 +348,82 @@ export const scenarios = [
     },
   },
   {
+    id: 'close',
+    needs: ['objection'],
+    name: 'the agent closes with an outcome, the matching farewell is offered first, and the shopper sees the end',
+    async run(env) {
+      const { agent, sup, shopper } = env.state;
+      await agent.locator('#conv-items .conv', { hasText: SHOPPER }).locator('button.open').click();
+      await agent.click('#btn-close');
+      await agent.locator('#close-dialog[open]').waitFor();
+      await agent.check('#close-form input[value=not_purchased]');
+      await agent.check('#close-form input[value=purchased]');
+      const box = agent.locator('#close-farewell');
+      await eventually(async () => assert((await box.inputValue()).trim().length > 0, 'no farewell offered'), { what: 'the farewell' });
+      const farewell = await box.inputValue();
+      await shot(env, agent, '11-console-close-farewell.png');
+      await agent.click('#close-with');
+      const expect = farewell.split('{')[0].trim();
+      await eventually(
+        async () => {
+          const ms = await widgetMessages(shopper);
+          assert(ms.some((m) => !m.mine && m.text.startsWith(expect)), 'the farewell has not reached the widget');
+        },
+        { what: 'the farewell in the widget' },
+      );
+      await widget(shopper, '.end').waitFor({ timeout: 10000 });
+      await agent.locator('#chat-closed').waitFor({ state: 'visible' });
+      await eventually(async () => assert((await sup.locator('#convs-body tr', { hasText: SHOPPER }).count()) === 0, 'row still listed'), {
+        what: 'the closed conversation to leave the supervisor table',
+      });
+      await shot(env, shopper, '12-widget-ended.png');
+    },
+  },
+  {
+    id: 'transfer',
+    needs: ['silent-agent'],
+    name: 'the agent transfers a conversation to another agent; it moves from one console to the other',
+    async run(env) {
+      const { agent } = env.state;
+      const agent2 = await newPage(env, { locale: 'zh-CN' });
+      await login(env, agent2, 'console', 'agent2@demo.local');
+      await agent.locator('#conv-items .conv', { hasText: SILENT }).locator('button.open').click();
+      await agent.click('#btn-transfer');
+      await agent.locator('#transfer-dialog[open]').waitFor();
+      // Agents may list the other agents only where the server allows it;
+      // otherwise the console offers a transfer to a skill group.
+      if (await agent.locator('#transfer-agent-row').isVisible()) {
+        await agent.check('#transfer-form input[name=mode][value=agent]');
+      } else {
+        await agent.fill('#transfer-skill', 'zh-CN');
+        await agent.check('#transfer-form input[name=mode][value=skill]');
+      }
+      await agent.click('#transfer-form button[value=ok]');
+      await agent2.locator('#conv-items .conv', { hasText: SILENT }).waitFor({ timeout: 10000 });
+      await eventually(async () => assert((await agent.locator('#conv-items .conv', { hasText: SILENT }).count()) === 0, 'still listed for the first agent'), {
+        what: 'the conversation to leave the first console',
+      });
+      await agent2.locator('#conv-items .conv', { hasText: SILENT }).locator('button.open').click();
+      await shot(env, agent2, '13-console-transferred-zh.png');
+    },
+  },
+  {
+    id: 'keyboard',
+    needs: ['console-countdown'],
+    name: 'Alt+Down moves to the next conversation in the console',
+    async run(env) {
+      const { agent } = env.state;
+      const current = () => agent.locator('#conv-items .conv[aria-current=true]').getAttribute('data-id');
+      for (const d of await agent.locator('dialog[open]').all()) await d.evaluate((el) => el.close());
+      await agent.locator('#conv-items .conv').nth(1).waitFor();
+      const before = await current();
+      await agent.click('#composer-text');
+      await agent.keyboard.press('Alt+ArrowDown');
+      await eventually(async () => assert((await current()) !== before, 'selection did not move'), { what: 'the next conversation' });
+      await shot(env, agent, '14-console-keyboard.png');
+    },
+  },
+  {
     id: 'no-errors',
     name: 'no page raised a JavaScript error',
     async run(env) {

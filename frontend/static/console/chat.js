@@ -145,7 +145,7 @@ function whisperEl(w) {
 
 /** value renders a free-form context value (string, number, list, object). */
 function value(v, depth = 0) {
-  if (v == null || v === '') return h('span', { class: 'muted', text: t('ctx.none') });
+  if (v == null || v === '' || (Array.isArray(v) && !v.length)) return h('span', { class: 'muted', text: t('ctx.none') });
   if (typeof v !== 'object') return renderText(h('span'), String(v), { warn: t('chat.external') });
   if (depth > 3) return h('span', { text: JSON.stringify(v) });
   if (Array.isArray(v)) return h('ul', {}, v.map((x) => h('li', {}, value(x, depth + 1))));

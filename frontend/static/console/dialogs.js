@@ -28,6 +28,9 @@ export async function openTransfer(id) {
   }
   const others = (agents || []).filter((a) => a.id !== S.me?.id && a.role !== 'supervisor');
   agentRow.hidden = agents === null;
+  const skills = new Set(['sales', 'after_sales', ...(S.me?.skills || [])]);
+  for (const a of agents || []) for (const s of a.skills || []) skills.add(s);
+  replace($('#skills'), [...skills].map((s) => h('option', { value: s })));
   if (agents !== null) {
     if (others.length) {
       for (const a of others) {
@@ -37,9 +40,6 @@ export async function openTransfer(id) {
     } else {
       select.appendChild(h('option', { value: '', text: t('transfer.noAgents') }));
     }
-    const skills = new Set(['sales', 'after_sales']);
-    for (const a of agents) for (const s of a.skills || []) skills.add(s);
-    replace($('#skills'), [...skills].map((s) => h('option', { value: s })));
   }
   const mode = agents !== null && others.length ? 'agent' : 'skill';
   d.querySelector(`input[name=mode][value=${mode}]`).checked = true;

@@ -341,7 +341,7 @@ function renderHeader() {
   $('#status-select').value = status;
   $('#status-dot').dataset.status = status;
   const open = [...S.convs.values()].filter((c) => c.state !== 'closed').length;
-  $('#load').textContent = t('load', { load: me.load ?? open, capacity: me.capacity ?? '—' });
+  $('#load').textContent = t('load', { load: open, capacity: me.capacity ?? '—' });
   let unread = 0;
   for (const id of S.convs.keys()) unread += unreadCount(id);
   setBaseTitle(unread ? `(${unread}) ${t('app.title')}` : t('app.title'));
