@@ -46,11 +46,12 @@ func (h *Hub) change(ctx context.Context, id string, m mutation, stored func(sto
 		return ch, false, err
 	}
 	c := ch.Conversation
+	h.recordAll(ctx, c, effects, now)
 	for _, msg := range ch.Messages {
 		h.metrics.messages.WithLabelValues(msg.Author.Kind).Inc()
 		h.publish(packet{kind: pkMessage, conv: c.ID, seq: msg.Seq, frame: encodeMessageNew(msg)}, h.audience(c)...)
 	}
-	reassign := h.carryOut(ctx, c, effects, now)
+	reassign := h.carryOut(c, effects)
 	h.sched.Arm(c.ID, c.Timers.Next())
 	return ch, reassign, nil
 }
@@ -148,22 +149,33 @@ func defaultShopperName(locale string) string {
 	return "亲"
 }
 
-// carryOut turns timer effects into frames, stored events and metrics. It
+// recordAll stores and counts the rule results among effects (a
+// reassignment is recorded when it happens).
+func (h *Hub) recordAll(ctx context.Context, c store.Conversation, effects []rules.Effect, now time.Time) {
+	for _, e := range effects {
+		switch {
+		case e.Kind == rules.Met:
+			h.record(ctx, c, e, "met", now)
+		case e.Kind == rules.Breached && e.Action != rules.Reassigned:
+			h.record(ctx, c, e, "breached", now)
+		}
+	}
+}
+
+// carryOut pushes timer effects to the agent and the supervisors. It
 // reports whether the conversation is due for reassignment.
-func (h *Hub) carryOut(ctx context.Context, c store.Conversation, effects []rules.Effect, now time.Time) (reassign bool) {
+func (h *Hub) carryOut(c store.Conversation, effects []rules.Effect) (reassign bool) {
 	for _, e := range effects {
 		switch e.Kind {
 		case rules.Started:
 			h.publishFrame(TypeTimerStarted, c.ID, timerStartedBody{Rule: string(e.Rule), Deadline: store.At(e.Deadline)}, h.staff(c)...)
 		case rules.Met:
-			h.record(ctx, c, e, "met", now)
 			h.publishFrame(TypeTimerMet, c.ID, timerMetBody{Rule: string(e.Rule), ElapsedMs: e.Elapsed.Milliseconds()}, h.staff(c)...)
 		case rules.Breached:
 			if e.Action == rules.Reassigned {
 				reassign = true
-				continue // recorded when it happens
+				continue
 			}
-			h.record(ctx, c, e, "breached", now)
 			h.publishFrame(TypeRuleBreached, c.ID, breachBody{Rule: string(e.Rule), ElapsedMs: e.Elapsed.Milliseconds(), Action: string(e.Action)}, h.staff(c)...)
 		}
 	}

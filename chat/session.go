@@ -81,6 +81,7 @@ type Session struct {
 	send chan item
 
 	done      chan struct{}
+	readDone  chan struct{} // closed when readLoop returns
 	closeOnce sync.Once
 	reason    CloseReason
 	closeCode int
@@ -98,6 +99,7 @@ func newSession(h *Hub, conn *websocket.Conn, id string, role Role, log *zap.Log
 		ID: id, Role: role, hub: h, conn: conn, log: log,
 		send:     make(chan item, h.cfg.SendQueue),
 		done:     make(chan struct{}),
+		readDone: make(chan struct{}),
 		channels: make(map[string]bool),
 		limiter:  newRateLimiter(),
 		tracks:   make(map[string]*track),
@@ -147,6 +149,7 @@ func (s *Session) close(reason CloseReason, code int, text string) {
 // readLoop owns every read: the size limit, the pong deadline, the rate
 // limit, and the order in which frames are handled.
 func (s *Session) readLoop() {
+	defer close(s.readDone)
 	defer s.close(ClosedReadError, websocket.CloseNormalClosure, "")
 	s.conn.SetReadLimit(maxFrameBytes)
 	s.conn.SetReadDeadline(time.Now().Add(pongWait))
@@ -166,6 +169,7 @@ func (s *Session) readLoop() {
 			continue
 		case rateAbusive:
 			s.close(ClosedRateLimit, websocket.ClosePolicyViolation, "rate limit exceeded")
+			s.drain()
 			return
 		}
 		if mt != websocket.TextMessage {
@@ -183,6 +187,17 @@ func (s *Session) readLoop() {
 		}
 		if err := s.hub.handle(s, f); err != nil {
 			s.replyError(f.ID, f.ConversationID, err)
+		}
+	}
+}
+
+// drain reads and drops what the peer still sends after the server closed,
+// until the peer's close answer, so the close frame is not lost to a reset.
+func (s *Session) drain() {
+	s.conn.SetReadDeadline(time.Now().Add(closeWait))
+	for {
+		if _, _, err := s.conn.ReadMessage(); err != nil {
+			return
 		}
 	}
 }
@@ -269,7 +284,14 @@ func (s *Session) writeClose() {
 	if s.closeCode == websocket.CloseNoStatusReceived {
 		msg = nil
 	}
-	_ = s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWait))
+	if s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWait)) != nil {
+		return
+	}
+	// Give the peer a moment to answer the close before the socket goes.
+	select {
+	case <-s.readDone:
+	case <-time.After(closeWait):
+	}
 }
 
 var errSyncFailed = errors.New("chat: catch-up from the store failed")

@@ -1,0 +1,226 @@
+// Command daogou runs the Daogou live-chat shopping assistant.
+//
+//	daogou [flags]              run the server (see -h for the settings)
+//	daogou agent add [flags]    create an agent or supervisor account
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/daogou/daogou/chat"
+	"github.com/daogou/daogou/chat/store"
+	"github.com/daogou/daogou/frontend"
+	"github.com/daogou/daogou/scripts"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "daogou:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) >= 2 && args[0] == "agent" && args[1] == "add" {
+		return agentAdd(args[2:])
+	}
+	var c config
+	fs := flag.NewFlagSet("daogou", flag.ContinueOnError)
+	defineFlags(fs, &c)
+	if err := parse(fs, &c, args, os.Getenv); err != nil {
+		return err
+	}
+	log, err := newLogger(c.LogLevel, c.LogFormat)
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+	return serve(c, log)
+}
+
+func newLogger(level, format string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	cfg := zap.NewProductionConfig()
+	if format == "console" {
+		cfg = zap.NewDevelopmentConfig()
+		cfg.Development = false
+		cfg.DisableStacktrace = true
+	}
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	return cfg.Build()
+}
+
+// openStore opens PostgreSQL when configured, the SQLite file otherwise.
+func openStore(ctx context.Context, c config, log *zap.Logger) (store.Store, error) {
+	if c.Postgres != "" {
+		return store.OpenPostgres(ctx, c.Postgres, c.PG, log.Named("postgres"))
+	}
+	return store.OpenSQLite(ctx, filepath.Join(c.DataDir, "daogou.db"), log.Named("sqlite"))
+}
+
+func openBroker(c config, log *zap.Logger) (chat.Broker, error) {
+	if c.Redis == "" {
+		return chat.NewMemoryBroker(), nil
+	}
+	return chat.NewRedisBroker(c.Redis, log.Named("redis"))
+}
+
+func loadScripts(dir string) (*scripts.Library, error) {
+	if dir == "" {
+		return scripts.Embedded()
+	}
+	lib, err := scripts.Load(os.DirFS(dir))
+	if err != nil {
+		return nil, fmt.Errorf("scripts in %s: %w", dir, err)
+	}
+	return lib, nil
+}
+
+func serve(c config, log *zap.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	lib, err := loadScripts(c.ScriptsDir)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, c, log)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer st.Close()
+	broker, err := openBroker(c, log)
+	if err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	defer broker.Close()
+
+	hub := chat.NewHub(c.hubConfig(), chat.Deps{Store: st, Broker: broker, Scripts: lib, Log: log.Named("chat")})
+	if c.Postgres == "" && c.Demo {
+		if err := ensureDemo(ctx, hub, st, c.DemoPassword, log); err != nil {
+			return fmt.Errorf("demo accounts: %w", err)
+		}
+	}
+	if err := hub.Start(ctx); err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	web, err := fs.Sub(frontend.Files, ".")
+	if err != nil {
+		return err
+	}
+	e := chat.NewServer(hub, web)
+	srv := &http.Server{Addr: c.Addr, Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	if c.PprofAddr != "" {
+		go servePprof(c.PprofAddr, log)
+	}
+	log.Info("daogou listening", zap.String("addr", c.Addr), zap.Bool("redis", c.Redis != ""), zap.Bool("postgres", c.Postgres != ""),
+		zap.String("demo", "http://localhost"+portOf(c.Addr)+"/demo"))
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("listen: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownWait)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		_ = srv.Shutdown(sctx) // stop accepting; upgraded sockets are the hub's
+		close(done)
+	}()
+	if err := hub.Shutdown(sctx); err != nil {
+		log.Warn("sessions did not all end in time", zap.Error(err))
+	}
+	<-done
+	if err := st.Close(); err != nil {
+		log.Error("store close", zap.Error(err))
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func portOf(addr string) string {
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == ':' {
+			return addr[i:]
+		}
+	}
+	return ""
+}
+
+// servePprof serves the profiler on an admin-only listener.
+func servePprof(addr string, log *zap.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Info("pprof listening", zap.String("addr", addr))
+	if err := http.ListenAndServe(addr, mux); err != nil {
+		log.Error("pprof", zap.Error(err))
+	}
+}
+
+// demoAccounts are created in demo mode.
+var demoAccounts = []struct{ email, name, role string }{
+	{"agent1@demo.local", "Mei", chat.AccountAgent},
+	{"agent2@demo.local", "Jie", chat.AccountAgent},
+	{"supervisor@demo.local", "Supervisor Wang", chat.AccountSupervisor},
+}
+
+// ensureDemo creates the demo accounts (or resets their password) and logs
+// the password once.
+func ensureDemo(ctx context.Context, hub *chat.Hub, st store.Store, password string, log *zap.Logger) error {
+	if password == "" {
+		b := make([]byte, 9)
+		_, _ = rand.Read(b)
+		password = base64.RawURLEncoding.EncodeToString(b)
+	}
+	hash, err := hub.HashPassword(password)
+	if err != nil {
+		return err
+	}
+	for _, d := range demoAccounts {
+		a, err := st.AgentByEmail(ctx, d.email)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			_, err = hub.CreateAccount(ctx, d.email, d.name, password, d.role, []string{"zh-CN", "en"}, 0)
+		case err == nil:
+			a.PasswordHash = hash
+			err = st.UpdateAgent(ctx, a)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	log.Info("demo accounts ready (this password is shown once)",
+		zap.Strings("accounts", []string{demoAccounts[0].email, demoAccounts[1].email, demoAccounts[2].email}),
+		zap.String("password", password))
+	return nil
+}
