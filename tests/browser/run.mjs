@@ -31,6 +31,19 @@ const FAILSHOTS = path.join(SHOTS, 'tmp');
 const PASSWORD = 'test-pass-123';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
+/** stop ends the server process and waits for it (SIGKILL after 10 s). */
+function stop(proc) {
+  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 10000);
+    proc.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    proc.kill('SIGTERM');
+  });
+}
+
 function log(...a) {
   console.log(...a);
 }
@@ -80,7 +93,9 @@ async function main() {
   const serverLog = path.join(tmp, 'server.log');
   let bin = process.env.DAOGOU_BIN;
   let server = null;
+  let stopServer = async () => {};
   let browser = null;
+  const env = { password: PASSWORD, shots: SHOTS, failShots: FAILSHOTS, pages: [], state: {} };
   const results = [];
   try {
     if (!bin) {
@@ -90,15 +105,22 @@ async function main() {
     }
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
-    const fd = openSync(serverLog, 'a');
-    server = spawn(
-      bin,
-      ['--addr', `127.0.0.1:${port}`, '--data-dir', path.join(tmp, 'data'), '--demo-password', PASSWORD, '--greeting-deadline', '15s'],
-      { cwd: tmp, stdio: ['ignore', fd, fd] },
-    );
-    closeSync(fd);
+    const startServer = async () => {
+      const fd = openSync(serverLog, 'a');
+      server = spawn(
+        bin,
+        ['--addr', `127.0.0.1:${port}`, '--data-dir', path.join(tmp, 'data'), '--demo-password', PASSWORD, '--greeting-deadline', '15s'],
+        { cwd: tmp, stdio: ['ignore', fd, fd] },
+      );
+      closeSync(fd);
+      await waitReady(base, server, 60000);
+    };
+    stopServer = () => stop(server);
     log(`# server: ${base} (log ${serverLog})`);
-    await waitReady(base, server, 60000);
+    await startServer();
+    env.base = base;
+    env.startServer = startServer;
+    env.stopServer = stopServer;
 
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -116,7 +138,7 @@ async function main() {
     });
     log(`# browser: ${CHROMIUM} ${browser.version()}`);
 
-    const env = { browser, base, password: PASSWORD, shots: SHOTS, failShots: FAILSHOTS, pages: [], state: {} };
+    env.browser = browser;
     const failed = new Set();
     let n = 0;
     for (const sc of scenarios) {
@@ -151,19 +173,7 @@ async function main() {
     log(`not ok - setup: ${e.stack || e}`);
   } finally {
     if (browser) await browser.close().catch(() => {});
-    if (server && server.exitCode === null) {
-      server.kill('SIGTERM');
-      await new Promise((r) => {
-        const timer = setTimeout(() => {
-          server.kill('SIGKILL');
-          r();
-        }, 10000);
-        server.on('exit', () => {
-          clearTimeout(timer);
-          r();
-        });
-      });
-    }
+    await stopServer();
   }
   const passed = results.filter((r) => r.ok).length;
   const failedCount = results.length - passed;

@@ -186,6 +186,11 @@ export const scenarios = [
       await eventually(async () => assert((await sup.locator('#watch-who').textContent()).includes(SHOPPER), 'watch panel names another shopper'), {
         what: 'the watch panel',
       });
+      const note = 'Offer free gift wrapping';
+      await sup.fill('#whisper-text', note);
+      await sup.press('#whisper-text', 'Enter');
+      const { agent } = env.state;
+      await agent.locator('#transcript .msg.whisper', { hasText: note }).waitFor({ timeout: 10000 });
       await shot(env, sup, '04-supervisor-live.png');
     },
   },
@@ -377,6 +382,18 @@ export const scenarios = [
         what: 'the closed conversation to leave the supervisor table',
       });
       await shot(env, shopper, '12-widget-ended.png');
+
+      // The shopper starts again: a new conversation, greeted afresh.
+      await widget(shopper, '.end button').click();
+      await agent.locator('#conv-items .conv:not(.closed)', { hasText: SHOPPER }).waitFor({ timeout: 10000 });
+      await eventually(
+        async () => {
+          assert((await widget(shopper, '.end').count()) === 0, 'the end notice is still shown');
+          assert((await widgetMessages(shopper)).every((m) => !m.text.startsWith(expect)), 'the old transcript is still shown');
+          assert(!(await widget(shopper, 'textarea').isDisabled()), 'the composer is disabled');
+        },
+        { what: 'a fresh conversation in the widget' },
+      );
     },
   },
   {
@@ -421,6 +438,40 @@ export const scenarios = [
       await agent.keyboard.press('Alt+ArrowDown');
       await eventually(async () => assert((await current()) !== before, 'selection did not move'), { what: 'the next conversation' });
       await shot(env, agent, '14-console-keyboard.png');
+    },
+  },
+  {
+    id: 'restart',
+    needs: ['close'],
+    name: 'after a server restart the widget and the console reconnect and resume, with nothing lost or doubled',
+    async run(env) {
+      const { agent, shopper } = env.state;
+      await agent.locator('#conv-items .conv:not(.closed)', { hasText: SHOPPER }).locator('button.open').click();
+      const hello = 'Is the teapot in stock?';
+      await sendFromWidget(shopper, hello);
+      await agent.locator('#transcript .msg.shopper', { hasText: hello }).waitFor({ timeout: 10000 });
+      await env.stopServer();
+      await widget(shopper, '.w[data-state=reconnecting], .w[data-state=connecting]').waitFor({ timeout: 10000 });
+      await widget(shopper, '.bar[role=status]:not([hidden])').first().waitFor();
+      await shot(env, shopper, '15-widget-reconnecting.png');
+      await agent.locator('#conn[data-state=reconnecting], #conn[data-state=connecting]').waitFor({ timeout: 10000 });
+      await env.startServer();
+      await widget(shopper, '.w[data-state=online]').waitFor({ timeout: 20000 });
+      await agent.locator('#conn[data-state=online]').waitFor({ timeout: 20000 });
+      const answer = 'Yes, the cast-iron teapot ships today.';
+      await agent.fill('#composer-text', answer);
+      await agent.press('#composer-text', 'Enter');
+      await eventually(
+        async () => {
+          const ms = await widgetMessages(shopper);
+          assert(ms.filter((m) => m.text === hello).length === 1, `the question shows ${ms.filter((m) => m.text === hello).length} times`);
+          assert(ms.filter((m) => m.text === answer).length === 1, 'the answer is not shown once');
+          const seqs = ms.map((m) => m.seq);
+          assert(new Set(seqs).size === seqs.length, `duplicate seqs ${seqs}`);
+        },
+        { what: 'the answer after the restart', timeout: 15000 },
+      );
+      await shot(env, shopper, '16-widget-after-restart.png');
     },
   },
   {
