@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -168,19 +169,22 @@ func (b *RedisBroker) Close() error {
 	return err
 }
 
-// Ping checks that Redis answers within a short time and that the pub/sub
-// connection is not down.
+// errDown is returned while the last attempt to connect to Redis failed.
+var errDown = fmt.Errorf("%w: cannot connect to Redis", ErrBrokerUnavailable)
+
+// Ping checks that the pub/sub connection is not down and that Redis
+// answers within a short time.
 func (b *RedisBroker) Ping(ctx context.Context) error {
 	if b.closed() {
 		return ErrBrokerClosed
+	}
+	if b.down.Load() {
+		return errDown
 	}
 	ctx, cancel := context.WithTimeout(ctx, redisPingTimeout)
 	defer cancel()
 	if err := b.client.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("%w: ping: %w", ErrBrokerUnavailable, err)
-	}
-	if b.down.Load() {
-		return fmt.Errorf("%w: the pub/sub connection is down", ErrBrokerUnavailable)
 	}
 	return nil
 }
@@ -198,6 +202,8 @@ var pubReqs = sync.Pool{New: func() any { return &pubReq{res: make(chan error, 1
 // pipeline. ctx is respected until the payload is handed to the publisher;
 // from then on the call waits for Redis's answer, which the client's read
 // and write timeouts bound. The payload is not kept after Publish returns.
+// While the broker cannot connect to Redis, Publish fails at once with
+// ErrBrokerUnavailable.
 func (b *RedisBroker) Publish(ctx context.Context, channel string, payload []byte) error {
 	if b.closed() {
 		return ErrBrokerClosed
@@ -207,6 +213,9 @@ func (b *RedisBroker) Publish(ctx context.Context, channel string, payload []byt
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("chat: redis publish: %w", err)
+	}
+	if b.down.Load() {
+		return errDown
 	}
 	r := pubReqs.Get().(*pubReq)
 	r.channel, r.payload = channel, payload
@@ -301,7 +310,11 @@ func (b *RedisBroker) change(ctx context.Context, subscribe bool, channels []str
 	if len(channels) == 0 {
 		return nil
 	}
-	c := &subChange{subscribe: subscribe, channels: dedupe(channels), res: make(chan error, 1)}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("chat: redis subscription: %w", err)
+	}
+	channels = slices.Compact(slices.Sorted(slices.Values(channels)))
+	c := &subChange{subscribe: subscribe, channels: channels, res: make(chan error, 1)}
 	select {
 	case b.changes <- c:
 	case <-ctx.Done():
@@ -317,18 +330,6 @@ func (b *RedisBroker) change(ctx context.Context, subscribe bool, channels []str
 	case <-b.done:
 		return ErrBrokerClosed
 	}
-}
-
-func dedupe(in []string) []string {
-	seen := make(map[string]struct{}, len(in))
-	out := make([]string, 0, len(in))
-	for _, c := range in {
-		if _, ok := seen[c]; !ok {
-			seen[c] = struct{}{}
-			out = append(out, c)
-		}
-	}
-	return out
 }
 
 // A subEvent is what a connection's reader tells the subscriber.
@@ -356,12 +357,12 @@ type subscriber struct {
 	retry      *time.Timer   // next attempt, nil when none is due
 	pingSent   bool          // a health ping awaits its pong
 
-	wanted   map[string]struct{}      // what callers asked for
-	sent     map[string]bool          // what the connection was last told
-	inflight map[string]int           // commands sent and not yet confirmed
-	waiters  map[string][]*subChange  // calls waiting on a channel's confirmation
-	resub    map[string]struct{}      // channels of a reconnect not yet confirmed
-	restored []string                 // channels of a reconnect confirmed so far
+	wanted   map[string]struct{}     // what callers asked for
+	sent     map[string]bool         // what the connection was last told
+	inflight map[string]int          // commands sent and not yet confirmed
+	waiters  map[string][]*subChange // calls waiting on a channel's confirmation
+	resub    map[string]struct{}     // channels of a reconnect not yet confirmed
+	restored []string                // channels of a reconnect confirmed so far
 }
 
 func (s *subscriber) run() {
@@ -428,9 +429,8 @@ func (s *subscriber) connect() {
 	var err error
 	if len(channels) == 0 {
 		err = ps.Ping(ctx) // dials
-	}
-	for i := 0; i < len(channels) && err == nil; i += subscribeChunk {
-		err = ps.Subscribe(ctx, s.prefixed(channels[i:min(i+subscribeChunk, len(channels))])...)
+	} else {
+		err = s.send(ps.Subscribe, channels)
 	}
 	if err != nil {
 		_ = ps.Close()
@@ -566,14 +566,9 @@ func (s *subscriber) apply(batch []*subChange) {
 	for _, c := range batch {
 		s.register(c)
 	}
-	var err error
-	for i := 0; i < len(sub) && err == nil; i += subscribeChunk {
-		err = s.ps.Subscribe(s.b.ctx, s.prefixed(sub[i:min(i+subscribeChunk, len(sub))])...)
-	}
-	for i := 0; i < len(unsub) && err == nil; i += subscribeChunk {
-		err = s.ps.Unsubscribe(s.b.ctx, s.prefixed(unsub[i:min(i+subscribeChunk, len(unsub))])...)
-	}
-	if err != nil {
+	if err := s.send(s.ps.Subscribe, sub); err != nil {
+		s.lost(err)
+	} else if err := s.send(s.ps.Unsubscribe, unsub); err != nil {
 		s.lost(err)
 	}
 }
@@ -582,16 +577,12 @@ func (s *subscriber) apply(batch []*subChange) {
 // or makes it wait on the channels that are.
 func (s *subscriber) register(c *subChange) {
 	if s.ps == nil {
-		switch {
-		case !c.subscribe:
-			s.settle(c, nil)
-		case s.b.down.Load():
+		// The last attempt failed (lost reconnects at once): nothing is
+		// subscribed, and wanted channels wait for the next attempt.
+		if c.subscribe {
 			s.settle(c, ErrBrokerUnavailable)
-		default: // reconnecting: wait for it
-			for _, ch := range c.channels {
-				s.waiters[ch] = append(s.waiters[ch], c)
-			}
-			c.pending = len(c.channels)
+		} else {
+			s.settle(c, nil)
 		}
 		return
 	}
@@ -673,12 +664,19 @@ func (s *subscriber) settle(c *subChange, err error) {
 	}
 }
 
-func (s *subscriber) prefixed(channels []string) []string {
-	out := make([]string, len(channels))
-	for i, c := range channels {
-		out[i] = s.b.prefix + c
+// send writes a SUBSCRIBE or UNSUBSCRIBE for channels, subscribeChunk at a
+// time, with the prefix put before each.
+func (s *subscriber) send(cmd func(context.Context, ...string) error, channels []string) error {
+	for chunk := range slices.Chunk(channels, subscribeChunk) {
+		named := make([]string, len(chunk))
+		for i, c := range chunk {
+			named[i] = s.b.prefix + c
+		}
+		if err := cmd(s.b.ctx, named...); err != nil {
+			return err
+		}
 	}
-	return out
+	return nil
 }
 
 // read is a connection's reader: it delivers messages in order and passes
