@@ -201,10 +201,43 @@ export const scenarios = [
     async run(env) {
       const { agent, sup, shopper } = env.state;
       const question = '这条围巾有点贵，能便宜点吗？';
+      // Typing shows on the other side, both ways.
+      await widget(shopper, 'textarea').fill('这条围巾');
+      await widget(shopper, 'textarea').press('Space');
+      await eventually(async () => assert((await agent.locator('#typing').textContent()).includes(SHOPPER), 'no typing line'), { what: 'the shopper typing in the console' });
+      await agent.fill('#composer-text', '');
+      await agent.type('#composer-text', 'Let me');
+      await eventually(async () => assert((await widget(shopper, '.typing').textContent()).trim().length > 0, 'no typing line'), { what: 'the agent typing in the widget' });
+      await agent.fill('#composer-text', '');
+
+      // The supervisor's row turns amber, then red, before the 3 s deadline passes.
+      const levels = sup.evaluate(
+        (name) =>
+          new Promise((resolve) => {
+            const seen = [];
+            const t0 = Date.now();
+            const timer = setInterval(() => {
+              const row = [...document.querySelectorAll('#convs-body tr')].find((r) => r.textContent.includes(name));
+              const chip = row?.querySelector('.chip[data-rule=first_response]');
+              const level = chip ? `${chip.dataset.level}${row.dataset.level === chip.dataset.level ? '' : '!'}` : '';
+              if (level && seen[seen.length - 1] !== level) seen.push(level);
+              if (Date.now() - t0 > 4500) {
+                clearInterval(timer);
+                resolve(seen);
+              }
+            }, 40);
+          }),
+        SHOPPER,
+      );
       await sendFromWidget(shopper, question);
       await agent.locator('#transcript .msg.shopper', { hasText: question }).waitFor({ timeout: 10000 });
       await agent.locator('#conv-items .conv', { hasText: SHOPPER }).locator('.chip[data-rule=first_response]').waitFor({ timeout: 5000 });
-      await sup.locator('#convs-body tr', { hasText: SHOPPER }).locator('.chip[data-rule=first_response]').waitFor({ timeout: 5000 });
+      await eventually(async () => assert((await widget(shopper, '.m.me .st').last().textContent()) === '已读', 'not marked read'), {
+        what: 'the read receipt in the widget',
+      });
+      const seen = await levels;
+      const at = (l) => seen.indexOf(l);
+      assert(at('amber') >= 0 && at('red') > at('amber') && (at('over') < 0 || at('over') > at('red')), `supervisor row levels went ${seen.join(' → ')}`);
 
       await agent.click('#composer-text');
       await agent.keyboard.press('Control+k');
@@ -224,6 +257,9 @@ export const scenarios = [
       await agent.click('#palette-send');
       await agent.locator('#palette[open]').waitFor({ state: 'detached' }).catch(() => {});
       await agent.locator('#transcript .msg.agent[data-kind=script]').first().waitFor({ timeout: 10000 });
+      await eventually(async () => assert((await agent.locator('#transcript .msg.agent[data-kind=script] .receipt').first().textContent()).includes('Read'), 'not read'), {
+        what: 'the read receipt in the console',
+      });
 
       const expect = text.split('{')[0].trim();
       await eventually(
