@@ -58,7 +58,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts PoolOptions, log *zap.Lo
 	if err != nil {
 		return nil, fmt.Errorf("store: postgres pool: %w", err)
 	}
-	p := &Postgres{log: log.Named("postgres"), pool: pool}
+	p := &Postgres{log: log, pool: pool}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("store: postgres %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)

@@ -75,7 +75,6 @@ func OpenSQLite(ctx context.Context, path string, log *zap.Logger) (*SQLite, err
 	if log == nil {
 		log = zap.NewNop()
 	}
-	log = log.Named("sqlite")
 	wdsn := fmt.Sprintf("%s?_busy_timeout=%d&_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1", path, sqliteBusy)
 	wdb, err := sql.Open("sqlite", wdsn)
 	if err != nil {
