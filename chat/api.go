@@ -114,7 +114,7 @@ func (h *Hub) apiMe(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v, _ := h.disp.view(a.ID)
+	v, _ := viewOf(c.Request().Context(), h.dir, a.ID)
 	v.Today = h.stats.agentToday(a.ID)
 	return c.JSON(http.StatusOK, map[string]any{"agent": v})
 }
@@ -123,7 +123,10 @@ func (h *Hub) apiAgents(c echo.Context) error {
 	if _, err := h.staffAuth(c, true); err != nil {
 		return err
 	}
-	views := h.disp.views()
+	views, err := h.dir.Views(c.Request().Context())
+	if err != nil {
+		return err
+	}
 	for i := range views {
 		views[i].Today = h.stats.agentToday(views[i].ID)
 	}
@@ -185,7 +188,7 @@ func (h *Hub) apiCreateAgent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v, _ := h.disp.view(a.ID)
+	v, _ := viewOf(c.Request().Context(), h.dir, a.ID)
 	return c.JSON(http.StatusCreated, map[string]any{"agent": v})
 }
 
@@ -223,7 +226,7 @@ func (h *Hub) apiPatchAgent(c echo.Context) error {
 	if err := h.UpdateAccount(ctx, a); err != nil {
 		return err
 	}
-	v, _ := h.disp.view(a.ID)
+	v, _ := viewOf(ctx, h.dir, a.ID)
 	return c.JSON(http.StatusOK, map[string]any{"agent": v})
 }
 

@@ -113,7 +113,9 @@ func (h *Hub) CreateAccount(ctx context.Context, email, name, password, role str
 	if err := h.store.CreateAgent(ctx, a); err != nil {
 		return store.Agent{}, err
 	}
-	h.disp.upsert(a)
+	if err := h.dir.Upsert(ctx, a); err != nil {
+		return store.Agent{}, err
+	}
 	h.agentChanged(a.ID)
 	return a, nil
 }
@@ -123,7 +125,9 @@ func (h *Hub) UpdateAccount(ctx context.Context, a store.Agent) error {
 	if err := h.store.UpdateAgent(ctx, a); err != nil {
 		return err
 	}
-	h.disp.upsert(a)
+	if err := h.dir.Upsert(ctx, a); err != nil {
+		return err
+	}
 	h.agentChanged(a.ID)
 	h.drain(ctx)
 	return nil

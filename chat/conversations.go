@@ -31,13 +31,14 @@ func (h *Hub) change(ctx context.Context, id string, m mutation, stored func(sto
 	defer mu.Unlock()
 	now := h.clock.Now()
 	var effects []rules.Effect
+	place := &lazyPlace{h: h, ctx: ctx, id: id}
 	ch, err := h.store.Update(ctx, id, func(c *store.Conversation) ([]store.Message, error) {
 		msgs, eff, err := m(c, now)
 		if err != nil {
 			return nil, err
 		}
 		effects = eff
-		return append(msgs, h.autoMessages(c, eff)...), nil
+		return append(msgs, h.autoMessages(c, eff, place)...), nil
 	})
 	if err == nil && stored != nil {
 		stored(ch)
@@ -75,8 +76,10 @@ func (h *Hub) staff(c store.Conversation) []string {
 }
 
 // autoMessages are the messages the server writes itself for breaches: the
-// brand's greeting and the holding reply. Pure, so it may run in a mutation.
-func (h *Hub) autoMessages(c *store.Conversation, effects []rules.Effect) []store.Message {
+// brand's greeting and the holding reply. It may run in a mutation: the one
+// lookup it needs (the queue place) is made at most once, and only when an
+// automatic message is due.
+func (h *Hub) autoMessages(c *store.Conversation, effects []rules.Effect, place *lazyPlace) []store.Message {
 	var out []store.Message
 	for _, e := range effects {
 		if e.Kind != rules.Breached {
@@ -84,7 +87,7 @@ func (h *Hub) autoMessages(c *store.Conversation, effects []rules.Effect) []stor
 		}
 		var category, kind string
 		switch {
-		case e.Action == rules.AutoGreeting && c.State == store.Queued && h.disp.anyOnline():
+		case e.Action == rules.AutoGreeting && c.State == store.Queued && place.online():
 			category, kind = "greeting", "queued"
 		case e.Action == rules.AutoGreeting && c.State == store.Queued:
 			category, kind = "greeting", "offline"
@@ -102,7 +105,7 @@ func (h *Hub) autoMessages(c *store.Conversation, effects []rules.Effect) []stor
 			h.log.Error("no script for an automatic message", zap.String("category", category), zap.String("kind", kind))
 			continue
 		}
-		text, err := h.scripts.Render(sc.ID, h.scriptVars(*c, "", nil))
+		text, err := h.scripts.Render(sc.ID, h.scriptVars(*c, "", nil, place.get()))
 		if err != nil {
 			h.log.Error("automatic script failed", zap.String("script_id", sc.ID), zap.Error(err))
 			continue
@@ -115,10 +118,53 @@ func (h *Hub) autoMessages(c *store.Conversation, effects []rules.Effect) []stor
 	return out
 }
 
+// lazyPlace looks a conversation's queue place up once, when first asked.
+type lazyPlace struct {
+	h        *Hub
+	ctx      context.Context
+	id       string
+	done     bool
+	place    queuePlace
+	anyAgent bool
+}
+
+func (l *lazyPlace) get() queuePlace {
+	if !l.done {
+		l.done = true
+		l.place = l.h.place(l.ctx, l.id)
+		views, _ := l.h.dir.Views(l.ctx)
+		for _, v := range views {
+			l.anyAgent = l.anyAgent || (v.Status == routing.Online && v.Sessions > 0 && v.Role == AccountAgent)
+		}
+	}
+	return l.place
+}
+
+// online reports whether any agent is online to take shoppers.
+func (l *lazyPlace) online() bool {
+	l.get()
+	return l.anyAgent
+}
+
+// place is a conversation's queue place (zero when not queued or unknown).
+func (h *Hub) place(ctx context.Context, convID string) queuePlace {
+	p, err := h.dir.Place(ctx, convID)
+	if err != nil {
+		h.log.Warn("queue place unknown", zap.String("conversation_id", convID), zap.Error(err))
+	}
+	return p
+}
+
+// release uncounts a conversation from an agent, logging a failure.
+func (h *Hub) release(ctx context.Context, agentID string) {
+	if err := h.dir.Release(ctx, agentID, h.clock.Now()); err != nil {
+		h.log.Error("load not released", zap.String("agent_id", agentID), zap.Error(err))
+	}
+}
+
 // scriptVars are the values a script's placeholders take in a conversation;
 // an agent's own vars override them.
-func (h *Hub) scriptVars(c store.Conversation, agentName string, own map[string]string) map[string]string {
-	place := h.disp.place(c.ID)
+func (h *Hub) scriptVars(c store.Conversation, agentName string, own map[string]string, place queuePlace) map[string]string {
 	wait := h.cfg.PromisedWait
 	if place.Position > 0 {
 		wait = place.Wait
@@ -268,7 +314,7 @@ func (h *Hub) view(c store.Conversation) convView {
 		v.WaitingSince = store.At(t.TurnStarted)
 	}
 	if c.State == store.Queued {
-		v.QueuePosition = h.disp.place(c.ID).Position
+		v.QueuePosition = h.place(context.Background(), c.ID).Position
 	}
 	return v
 }
@@ -307,18 +353,23 @@ func (h *Hub) open(ctx context.Context, p openParams) (store.Conversation, error
 	if prev, err := h.store.VisitorConversations(ctx, p.VisitorID, 1); err == nil && len(prev) > 0 {
 		req.Prefer = prev[0].AgentID
 	}
-	agentID, ok := h.disp.assign(req)
+	agentID, ok, err := h.dir.Assign(ctx, req)
+	if err != nil {
+		h.log.Warn("routing unavailable: the conversation waits", zap.Error(err))
+	}
 	if ok {
 		c.State, c.AgentID, c.AssignedAt = store.Assigned, agentID, store.At(now)
 	}
 	if err := h.store.CreateConversation(ctx, c); err != nil {
 		if ok {
-			h.disp.release(agentID, now)
+			h.release(ctx, agentID)
 		}
 		return c, err
 	}
 	if !ok {
-		h.disp.enqueue(queueEntry(c))
+		if err := h.dir.Enqueue(ctx, queueEntry(c)); err != nil {
+			h.log.Warn("queue unavailable: re-queued when it returns", zap.String("conversation_id", c.ID), zap.Error(err))
+		}
 	}
 	h.log.Info("conversation opened", zap.String("conversation_id", c.ID), zap.String("agent_id", agentID), zap.String("visitor_id", c.VisitorID))
 	h.publishFrame(TypeOpened, c.ID, convBody{h.view(c)}, visitorChannel(c.VisitorID))
@@ -350,7 +401,7 @@ func (h *Hub) announceAssigned(c store.Conversation) {
 }
 
 func (h *Hub) agentRef(id string) agentRef {
-	if v, ok := h.disp.view(id); ok {
+	if v, ok := viewOf(context.Background(), h.dir, id); ok {
 		return agentRef{ID: id, Name: v.Name}
 	}
 	return agentRef{ID: id}
@@ -358,27 +409,35 @@ func (h *Hub) agentRef(id string) agentRef {
 
 // tellQueue sends every waiting shopper whose place changed its new place.
 func (h *Hub) tellQueue() {
-	moved := h.disp.moved()
+	ctx := context.Background()
+	moved, err := h.dir.Moved(ctx)
+	if err != nil {
+		h.log.Warn("queue positions not told", zap.Error(err))
+	}
 	for _, q := range moved {
 		if c, err := h.store.Conversation(context.Background(), q.ConversationID); err == nil {
 			h.publishFrame(TypeQueued, q.ConversationID, queuedBody{Position: q.Position, EstimatedWaitS: int(q.Wait.Seconds())}, visitorChannel(c.VisitorID))
 		}
 	}
-	n, _ := h.disp.queueInfo()
-	h.metrics.queue.Set(float64(n))
+	if n, _, err := h.dir.QueueInfo(ctx); err == nil {
+		h.metrics.queue.Set(float64(n))
+	}
 	h.stats.touch()
 }
 
 // drain assigns waiting conversations to agents with room, oldest first.
 func (h *Hub) drain(ctx context.Context) {
 	for {
-		e, agentID, ok := h.disp.next()
+		e, agentID, ok, err := h.dir.Next(ctx)
+		if err != nil {
+			h.log.Warn("queue unavailable", zap.Error(err))
+		}
 		if !ok {
 			break
 		}
 		if _, err := h.handTo(ctx, e.ConversationID, agentID, ""); err != nil {
 			h.log.Warn("queued conversation not assigned", zap.String("conversation_id", e.ConversationID), zap.String("agent_id", agentID), zap.Error(err))
-			h.disp.release(agentID, h.clock.Now())
+			h.release(ctx, agentID)
 		}
 	}
 	h.tellQueue()
@@ -402,9 +461,11 @@ func (h *Hub) handTo(ctx context.Context, convID, agentID string, why rules.Acti
 	}
 	c := ch.Conversation
 	now := h.clock.Now()
-	h.disp.dequeue(c.ID)
+	if err := h.dir.Dequeue(ctx, c.ID); err != nil {
+		h.log.Warn("dequeue failed", zap.String("conversation_id", c.ID), zap.Error(err))
+	}
 	if from != "" && from != agentID {
-		h.disp.release(from, now)
+		h.release(ctx, from)
 		h.publishFrame(TypeTransferred, c.ID, transferredBody{Conversation: h.view(c), ToAgent: ptr(h.agentRef(agentID))}, agentChannel(from))
 	}
 	if why == rules.Reassigned {
@@ -442,7 +503,7 @@ func (h *Hub) requeue(ctx context.Context, convID string, req *routing.Request) 
 	}
 	c := ch.Conversation
 	if from != "" {
-		h.disp.release(from, h.clock.Now())
+		h.release(ctx, from)
 		h.publishFrame(TypeTransferred, c.ID, transferredBody{Conversation: h.view(c)}, agentChannel(from))
 	}
 	e := queueEntry(c)
@@ -450,7 +511,9 @@ func (h *Hub) requeue(ctx context.Context, convID string, req *routing.Request) 
 		e.Req = *req
 		e.Req.Exclude, e.Req.Prefer = "", ""
 	}
-	h.disp.enqueue(e)
+	if err := h.dir.Enqueue(ctx, e); err != nil {
+		h.log.Warn("queue unavailable: re-queued when it returns", zap.String("conversation_id", c.ID), zap.Error(err))
+	}
 	h.publishFrame(TypeConvUpdated, c.ID, convBody{h.view(c)}, supervisorChannel)
 	h.log.Info("conversation requeued", zap.String("conversation_id", c.ID), zap.String("from_agent_id", from))
 	h.tellQueue()
@@ -464,10 +527,13 @@ func (h *Hub) reassign(ctx context.Context, convID, exclude string, why rules.Ac
 	if err != nil || c.State == store.Closed {
 		return
 	}
-	agentID, ok := h.disp.assign(routing.Request{Locale: c.Locale, Topic: c.Topic, Exclude: exclude})
+	agentID, ok, err := h.dir.Assign(ctx, routing.Request{Locale: c.Locale, Topic: c.Topic, Exclude: exclude})
+	if err != nil {
+		h.log.Warn("routing unavailable", zap.String("conversation_id", convID), zap.Error(err))
+	}
 	if ok {
 		if _, err := h.handTo(ctx, convID, agentID, why); err != nil {
-			h.disp.release(agentID, h.clock.Now())
+			h.release(ctx, agentID)
 		}
 		return
 	}
@@ -496,11 +562,13 @@ func (h *Hub) closeConversation(ctx context.Context, convID, outcome string, all
 	}
 	c := ch.Conversation
 	now := h.clock.Now()
-	h.disp.dequeue(c.ID)
+	if err := h.dir.Dequeue(ctx, c.ID); err != nil {
+		h.log.Warn("dequeue failed", zap.String("conversation_id", c.ID), zap.Error(err))
+	}
 	if c.AgentID != "" {
-		h.disp.release(c.AgentID, now)
+		h.release(ctx, c.AgentID)
 		if !c.AssignedAt.IsZero() {
-			h.disp.handled(now.Sub(c.AssignedAt.Time))
+			_ = h.dir.Handled(ctx, now.Sub(c.AssignedAt.Time))
 		}
 	}
 	h.stats.forget(c.ID)
@@ -556,13 +624,40 @@ func (h *Hub) tick(convID string) {
 // grace period before its conversations go to others.
 func (h *Hub) startGrace(agentID string) {
 	t := h.clock.AfterFunc(h.cfg.ReconnectGrace, func() { h.agentGone(agentID) })
-	h.disp.setGrace(agentID, t)
+	h.graceMu.Lock()
+	old := h.grace[agentID]
+	h.grace[agentID] = t
+	h.graceMu.Unlock()
+	if old != nil {
+		old.Stop()
+	}
+}
+
+// stopGrace cancels an agent's grace timer: a console came back.
+func (h *Hub) stopGrace(agentID string) {
+	h.graceMu.Lock()
+	t := h.grace[agentID]
+	delete(h.grace, agentID)
+	h.graceMu.Unlock()
+	if t != nil {
+		t.Stop()
+	}
 }
 
 // agentGone takes an agent offline after the grace period and gives its
 // conversations to others (or back to the queue).
 func (h *Hub) agentGone(agentID string) {
-	if h.closing.Load() || !h.disp.expire(agentID) {
+	h.graceMu.Lock()
+	delete(h.grace, agentID)
+	h.graceMu.Unlock()
+	if h.closing.Load() {
+		return
+	}
+	gone, err := h.dir.Expire(context.Background(), agentID, h.clock.Now())
+	if err != nil {
+		h.log.Warn("agent presence unknown", zap.String("agent_id", agentID), zap.Error(err))
+	}
+	if !gone {
 		return
 	}
 	h.log.Info("agent offline after the reconnect grace", zap.String("agent_id", agentID))
@@ -588,7 +683,7 @@ func (h *Hub) handOver(agentID string) {
 
 // agentChanged tells the agent and the supervisors about an agent's state.
 func (h *Hub) agentChanged(agentID string) {
-	v, ok := h.disp.view(agentID)
+	v, ok := viewOf(context.Background(), h.dir, agentID)
 	if !ok {
 		return
 	}

@@ -284,8 +284,12 @@ func onScriptSend(h *Hub, ctx context.Context, s *Session, f inFrame) error {
 			return errFrame(CodeTooLarge, "placeholder value over 200 characters")
 		}
 	}
+	var place queuePlace
+	if sc, _ := h.scripts.Get(b.ScriptID); containsString(sc.Vars, "queue_position") || containsString(sc.Vars, "wait_minutes") {
+		place = h.place(ctx, f.ConversationID)
+	}
 	return h.agentWrite(ctx, s, f.ID, f.ConversationID, func(c *store.Conversation) (store.Message, error) {
-		text, err := h.scripts.Render(b.ScriptID, h.scriptVars(*c, s.Agent.Name, b.Vars))
+		text, err := h.scripts.Render(b.ScriptID, h.scriptVars(*c, s.Agent.Name, b.Vars, place))
 		if err != nil {
 			return store.Message{}, errFrame(CodeBadRequest, err.Error())
 		}
@@ -406,7 +410,9 @@ func onStatusSet(h *Hub, ctx context.Context, s *Session, f inFrame) error {
 	if st != routing.Online && st != routing.Away && st != routing.Offline {
 		return errFrame(CodeBadRequest, `status is "online", "away" or "offline"`)
 	}
-	h.disp.setStatus(s.Agent.ID, st, h.clock.Now())
+	if err := h.dir.SetStatus(ctx, s.Agent.ID, st, h.clock.Now()); err != nil {
+		return err
+	}
 	h.agentChanged(s.Agent.ID)
 	switch st {
 	case routing.Online:
@@ -436,22 +442,30 @@ func onTransfer(h *Hub, ctx context.Context, s *Session, f inFrame) error {
 		if b.ToAgentID == c.AgentID {
 			return errFrame(CodeConflict, "the conversation is already with that agent")
 		}
-		if _, ok := h.disp.view(b.ToAgentID); !ok {
+		if _, ok := viewOf(ctx, h.dir, b.ToAgentID); !ok {
 			return errFrame(CodeNotFound, "no such agent")
 		}
-		if !h.disp.take(b.ToAgentID) {
+		took, err := h.dir.Take(ctx, b.ToAgentID)
+		if err != nil {
+			return err
+		}
+		if !took {
 			return errFrame(CodeConflict, "that agent is not online or has no room")
 		}
 		if _, err := h.handTo(ctx, c.ID, b.ToAgentID, ""); err != nil {
-			h.disp.release(b.ToAgentID, h.clock.Now())
+			h.release(ctx, b.ToAgentID)
 			return err
 		}
 		return nil
 	}
 	req := routing.Request{Locale: c.Locale, Topic: c.Topic, Skill: b.Skill, Exclude: c.AgentID}
-	if id, ok := h.disp.assign(req); ok {
+	id, ok, err := h.dir.Assign(ctx, req)
+	if err != nil {
+		return err
+	}
+	if ok {
 		if _, err := h.handTo(ctx, c.ID, id, ""); err != nil {
-			h.disp.release(id, h.clock.Now())
+			h.release(ctx, id)
 			return err
 		}
 		return nil

@@ -61,6 +61,8 @@ type Deps struct {
 	Clock   Clock
 	Log     *zap.Logger
 	Metrics *Metrics
+	// Directory is shared presence, load and queue; nil: a MemoryDirectory.
+	Directory Directory
 }
 
 // Hub keeps every session of this instance and carries out the chat.
@@ -73,10 +75,13 @@ type Hub struct {
 	log     *zap.Logger
 	metrics *Metrics
 
-	disp  *dispatcher
+	dir   Directory
 	sched *scheduler
 	stats *statsBook
 	locks [256]sync.Mutex // conversation stripes
+
+	graceMu sync.Mutex
+	grace   map[string]Timer // agents whose last console went, by id
 
 	subsMu sync.RWMutex
 	subs   map[string]map[*Session]struct{}
@@ -101,6 +106,9 @@ func NewHub(cfg Config, d Deps) *Hub {
 	if d.Log == nil {
 		d.Log = zap.NewNop()
 	}
+	if d.Directory == nil {
+		d.Directory = NewMemoryDirectory()
+	}
 	if d.Metrics == nil {
 		d.Metrics = NewMetrics()
 	}
@@ -116,7 +124,8 @@ func NewHub(cfg Config, d Deps) *Hub {
 	h := &Hub{
 		cfg: cfg, store: d.Store, broker: d.Broker, scripts: d.Scripts,
 		clock: d.Clock, log: d.Log, metrics: d.Metrics,
-		disp:     newDispatcher(),
+		dir:      d.Directory,
+		grace:    make(map[string]Timer),
 		stats:    newStatsBook(),
 		subs:     make(map[string]map[*Session]struct{}),
 		sessions: make(map[*Session]struct{}),
@@ -140,9 +149,6 @@ func (h *Hub) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, a := range agents {
-		h.disp.upsert(a)
-	}
 	if err := h.stats.load(ctx, h.store, h.clock.Now(), h.cfg.Rules); err != nil {
 		return err
 	}
@@ -150,14 +156,13 @@ func (h *Hub) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := h.rebuild(ctx, agents, open); err != nil {
+		return err
+	}
 	absent := map[string]bool{}
 	for _, c := range open {
-		switch c.State {
-		case store.Assigned:
-			h.disp.hold(c.AgentID)
+		if c.State == store.Assigned {
 			absent[c.AgentID] = true
-		case store.Queued:
-			h.disp.enqueue(queueEntry(c))
 		}
 		h.sched.Arm(c.ID, c.Timers.Next())
 	}
@@ -361,4 +366,18 @@ func (h *Hub) Sessions() map[Role]int {
 // Ready reports whether the store and the broker answer.
 func (h *Hub) Ready(ctx context.Context) map[string]error {
 	return map[string]error{"store": h.store.Ping(ctx), "broker": h.broker.Ping(ctx)}
+}
+
+// rebuild loads the accounts into the directory and restores loads and the
+// queue from the store when the directory can lose them.
+func (h *Hub) rebuild(ctx context.Context, agents []store.Agent, open []store.Conversation) error {
+	if r, ok := h.dir.(Rebuilder); ok {
+		return r.Rebuild(ctx, agents, open)
+	}
+	for _, a := range agents {
+		if err := h.dir.Upsert(ctx, a); err != nil {
+			return err
+		}
+	}
+	return nil
 }

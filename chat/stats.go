@@ -7,6 +7,7 @@ import (
 
 	"github.com/daogou/daogou/chat/rules"
 	"github.com/daogou/daogou/chat/store"
+	"github.com/daogou/daogou/routing"
 )
 
 // statsBook counts today's rule results, overall and per agent, and the
@@ -187,8 +188,14 @@ func (h *Hub) currentStats(ctx context.Context) (Stats, bool) {
 	var s Stats
 	changed := h.stats.figures(&s, now)
 	s.ShoppersOnline = h.Sessions()[RoleShopper]
-	s.AgentsOnline = h.disp.onlineCount()
-	n, oldest := h.disp.queueInfo()
+	if views, err := h.dir.Views(ctx); err == nil {
+		for _, v := range views {
+			if v.Status == routing.Online && v.Sessions > 0 {
+				s.AgentsOnline++
+			}
+		}
+	}
+	n, oldest, _ := h.dir.QueueInfo(ctx)
 	s.Queued = n
 	if n > 0 {
 		s.LongestWaitS = int(now.Sub(oldest).Seconds())

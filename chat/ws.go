@@ -124,7 +124,7 @@ func (h *Hub) welcomeShopper(ctx context.Context, s *Session, visitorID, token s
 		return nil
 	}
 	if open.State == store.Queued {
-		p := h.disp.place(open.ID)
+		p := h.place(ctx, open.ID)
 		s.reply(TypeQueued, open.ID, "", queuedBody{Position: p.Position, EstimatedWaitS: int(p.Wait.Seconds())})
 	}
 	return nil
@@ -158,9 +158,10 @@ func (h *Hub) ServeAgent(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(context.Background(), frameTimeout)
 	defer cancel()
 	s.listen(agentChannel(a.ID))
-	cameOnline, grace := h.disp.connect(a.ID, h.clock.Now())
-	if grace != nil {
-		grace.Stop()
+	h.stopGrace(a.ID)
+	cameOnline, err := h.dir.Connect(ctx, a.ID, h.clock.Now())
+	if err != nil {
+		s.log.Warn("presence not recorded", zap.Error(err))
 	}
 	mine, err := h.conversationsOf(ctx, a.ID)
 	if err != nil {
@@ -172,7 +173,7 @@ func (h *Hub) ServeAgent(c echo.Context) error {
 	for _, conv := range mine {
 		views = append(views, h.view(conv))
 	}
-	me, _ := h.disp.view(a.ID)
+	me, _ := viewOf(ctx, h.dir, a.ID)
 	s.reply(TypeWelcome, "", "", struct {
 		SessionID     string     `json:"session_id"`
 		Agent         agentView  `json:"agent"`
@@ -190,7 +191,11 @@ func (h *Hub) ServeAgent(c echo.Context) error {
 		if h.closing.Load() {
 			return
 		}
-		if h.disp.disconnect(a.ID) {
+		last, err := h.dir.Disconnect(context.Background(), a.ID, h.clock.Now())
+		if err != nil {
+			s.log.Warn("presence not recorded", zap.Error(err))
+		}
+		if last {
 			h.startGrace(a.ID)
 		}
 		h.agentChanged(a.ID)
@@ -239,7 +244,7 @@ func (h *Hub) ServeSupervisor(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(context.Background(), frameTimeout)
 	defer cancel()
 	s.listen(supervisorChannel)
-	me, _ := h.disp.view(a.ID)
+	me, _ := viewOf(ctx, h.dir, a.ID)
 	s.reply(TypeWelcome, "", "", struct {
 		SessionID string    `json:"session_id"`
 		Agent     agentView `json:"agent"`
@@ -265,7 +270,11 @@ func (h *Hub) snapshot(ctx context.Context) (snapshot, error) {
 	if err != nil {
 		return snapshot{}, err
 	}
-	snap := snapshot{Conversations: make([]convView, 0, len(open)), Agents: h.disp.views()}
+	views, err := h.dir.Views(ctx)
+	if err != nil {
+		return snapshot{}, err
+	}
+	snap := snapshot{Conversations: make([]convView, 0, len(open)), Agents: views}
 	for _, c := range open {
 		snap.Conversations = append(snap.Conversations, h.view(c))
 	}

@@ -1,0 +1,267 @@
+package chat
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/daogou/daogou/chat/store"
+	"github.com/daogou/daogou/routing"
+)
+
+// MemoryDirectory is the Directory of a single instance, under one lock.
+type MemoryDirectory struct {
+	mu       sync.Mutex
+	agents   map[string]*presence
+	order    []string        // account ids in creation order, for stable routing
+	scratch  []routing.Agent // reused by every decision
+	queue    routing.Queue
+	handling routing.Handling
+	sentPos  map[string]int // last queue position told to each waiting shopper
+}
+
+// presence is one account's live state.
+type presence struct {
+	agent       store.Agent
+	status      routing.Status
+	sessions    int
+	load        int
+	idleSince   time.Time
+	onlineSince time.Time
+}
+
+// NewMemoryDirectory makes an empty directory.
+func NewMemoryDirectory() *MemoryDirectory {
+	return &MemoryDirectory{agents: make(map[string]*presence), sentPos: make(map[string]int)}
+}
+
+func (d *MemoryDirectory) Upsert(_ context.Context, a store.Agent) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if p, ok := d.agents[a.ID]; ok {
+		p.agent = a
+		return nil
+	}
+	d.agents[a.ID] = &presence{agent: a, status: routing.Offline}
+	d.order = append(d.order, a.ID)
+	return nil
+}
+
+func (d *MemoryDirectory) Connect(_ context.Context, id string, now time.Time) (bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.agents[id]
+	if p == nil {
+		return false, nil
+	}
+	p.sessions++
+	if p.status != routing.Offline {
+		return false, nil
+	}
+	p.status, p.onlineSince = routing.Online, now
+	if p.load == 0 {
+		p.idleSince = now
+	}
+	return true, nil
+}
+
+func (d *MemoryDirectory) Disconnect(_ context.Context, id string, _ time.Time) (bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.agents[id]
+	if p == nil {
+		return false, nil
+	}
+	p.sessions = max(p.sessions-1, 0)
+	return p.sessions == 0, nil
+}
+
+func (d *MemoryDirectory) Expire(_ context.Context, id string, _ time.Time) (bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.agents[id]
+	if p == nil || p.sessions > 0 || p.status == routing.Offline {
+		return false, nil
+	}
+	p.status = routing.Offline
+	return true, nil
+}
+
+func (d *MemoryDirectory) SetStatus(_ context.Context, id string, st routing.Status, now time.Time) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.agents[id]
+	if p == nil {
+		return nil
+	}
+	if p.status != routing.Online && st == routing.Online {
+		p.onlineSince = now
+		if p.load == 0 {
+			p.idleSince = now
+		}
+	}
+	p.status = st
+	return nil
+}
+
+// routableLocked fills the scratch slice with the accounts as routing sees
+// them: an agent with no console connected is not online for new shoppers.
+func (d *MemoryDirectory) routableLocked() []routing.Agent {
+	d.scratch = d.scratch[:0]
+	for _, id := range d.order {
+		p := d.agents[id]
+		st := p.status
+		if p.sessions == 0 || p.agent.Role != AccountAgent {
+			st = routing.Offline
+		}
+		d.scratch = append(d.scratch, routing.Agent{
+			ID: id, Status: st, Skills: p.agent.Skills,
+			Capacity: p.agent.Capacity, Load: p.load, IdleSince: p.idleSince,
+		})
+	}
+	return d.scratch
+}
+
+func (d *MemoryDirectory) Assign(_ context.Context, req routing.Request) (string, bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	agents := d.routableLocked()
+	i := routing.Assign(req, agents)
+	if i < 0 {
+		return "", false, nil
+	}
+	d.agents[agents[i].ID].load++
+	return agents[i].ID, true, nil
+}
+
+func (d *MemoryDirectory) Take(_ context.Context, id string) (bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.agents[id]
+	if p == nil || p.status != routing.Online || p.sessions == 0 || p.load >= p.agent.Capacity {
+		return false, nil
+	}
+	p.load++
+	return true, nil
+}
+
+func (d *MemoryDirectory) Release(_ context.Context, id string, now time.Time) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.agents[id]
+	if p == nil || p.load == 0 {
+		return nil
+	}
+	p.load--
+	if p.load == 0 {
+		p.idleSince = now
+	}
+	return nil
+}
+
+func (d *MemoryDirectory) Handled(_ context.Context, dur time.Duration) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.handling.Add(dur)
+	return nil
+}
+
+func (d *MemoryDirectory) Enqueue(_ context.Context, e routing.Entry) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.queue.Push(e)
+	return nil
+}
+
+func (d *MemoryDirectory) Dequeue(_ context.Context, convID string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.queue.Remove(convID)
+	delete(d.sentPos, convID)
+	return nil
+}
+
+func (d *MemoryDirectory) Next(context.Context) (routing.Entry, string, bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	agents := d.routableLocked()
+	e, i, ok := d.queue.Next(agents)
+	if !ok {
+		return routing.Entry{}, "", false, nil
+	}
+	d.queue.Remove(e.ConversationID)
+	delete(d.sentPos, e.ConversationID)
+	d.agents[agents[i].ID].load++
+	return e, agents[i].ID, true, nil
+}
+
+func (d *MemoryDirectory) Place(_ context.Context, convID string) (queuePlace, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	pos := d.queue.Position(convID)
+	return queuePlace{ConversationID: convID, Position: pos, Wait: waitFor(pos, d.handling.Mean(), d.routableLocked())}, nil
+}
+
+func (d *MemoryDirectory) Moved(context.Context) ([]queuePlace, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []queuePlace
+	agents := d.routableLocked()
+	for i, e := range d.queue.Entries() {
+		pos := i + 1
+		if d.sentPos[e.ConversationID] == pos {
+			continue
+		}
+		d.sentPos[e.ConversationID] = pos
+		out = append(out, queuePlace{ConversationID: e.ConversationID, Position: pos, Wait: waitFor(pos, d.handling.Mean(), agents)})
+	}
+	return out, nil
+}
+
+func (d *MemoryDirectory) QueueInfo(context.Context) (int, time.Time, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.queue.Oldest()
+	if !ok {
+		return 0, time.Time{}, nil
+	}
+	return d.queue.Len(), e.Since, nil
+}
+
+func (d *MemoryDirectory) Views(context.Context) ([]agentView, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]agentView, 0, len(d.order))
+	for _, id := range d.order {
+		p := d.agents[id]
+		v := agentView{Agent: p.agent, Status: p.status, Load: p.load, Sessions: p.sessions}
+		if p.status != routing.Offline {
+			v.OnlineSince = store.At(p.onlineSince)
+		}
+		if v.Skills == nil {
+			v.Skills = []string{}
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// Rebuild restores loads and the queue from the store (after a restart).
+func (d *MemoryDirectory) Rebuild(ctx context.Context, agents []store.Agent, open []store.Conversation) error {
+	for _, a := range agents {
+		d.Upsert(ctx, a)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range open {
+		switch c.State {
+		case store.Assigned:
+			if p := d.agents[c.AgentID]; p != nil {
+				p.load++
+			}
+		case store.Queued:
+			d.queue.Push(queueEntry(c))
+		}
+	}
+	return nil
+}
