@@ -97,8 +97,11 @@ func NewRedisBroker(url string, log *zap.Logger) (*RedisBroker, error) {
 
 // NewRedisBrokerClient makes a broker on a client the caller owns: Close
 // leaves the client open. prefix is put before every channel name in Redis
-// and taken off again before delivery.
+// and taken off again before delivery. A nil log logs nothing.
 func NewRedisBrokerClient(client redis.UniversalClient, prefix string, log *zap.Logger) *RedisBroker {
+	if log == nil {
+		log = zap.NewNop()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &RedisBroker{
 		client:  client,
