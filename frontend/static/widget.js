@@ -307,6 +307,7 @@
   function clearTranscript() {
     bySeq = {}; byCid = {}; maxSeq = 0; readUpTo = 0; readSent = 0; store.seen = 0;
     while (log.children.length > 1) log.removeChild(log.lastChild);
+    store.outbox.forEach(function (o) { addPending(o.cid, o.text); });
   }
 
   // ---- header, bars, typing -----------------------------------------------
@@ -391,7 +392,9 @@
     sock.onclose = function () {
       if (ws !== sock) return;
       ws = null; clearInterval(pingTimer); pongWait = 0;
-      if (want) retry(); else setConn('idle');
+      // After the conversation ended, wait for the shopper to start a new one
+      // rather than opening one on their behalf.
+      if (want && !ended) retry(); else setConn('idle');
     };
   }
   function retry() {

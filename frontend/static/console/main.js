@@ -192,10 +192,15 @@ function onFrame(f) {
     case 'conversation.updated':
       if (b.conversation && (S.convs.has(b.conversation.id) || isMine(b.conversation))) upsertConversation(b.conversation);
       break;
-    case 'conversation.closed':
+    case 'conversation.closed': {
       if (b.conversation) upsertConversation({ ...b.conversation, state: 'closed', outcome: b.outcome || b.conversation.outcome });
       S.typing.delete(id);
+      // Keep the last few closed conversations for reference, not all day's.
+      const closed = [...S.convs.values()].filter((c) => c.state === 'closed' && c.id !== S.selected);
+      closed.sort((x, y) => String(x.closed_at).localeCompare(String(y.closed_at)));
+      for (const c of closed.slice(0, Math.max(0, closed.length - 8))) removeConversation(c.id);
       break;
+    }
     case 'conversation.transferred': {
       const c = S.convs.get(id);
       toast(t('transfer.done', { name: b.to_agent?.name || '' }));
