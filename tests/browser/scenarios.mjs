@@ -435,7 +435,7 @@ export const scenarios = [
   {
     id: 'transfer',
     needs: ['silent-agent'],
-    name: 'the agent transfers a conversation to another agent; it moves from one console to the other',
+    name: 'the agent transfers a conversation to another agent, the supervisor reassigns it back; it moves between consoles',
     async run(env) {
       const { agent } = env.state;
       const agent2 = await newPage(env, { locale: 'zh-CN' });
@@ -458,6 +458,17 @@ export const scenarios = [
       });
       await agent2.locator('#conv-items .conv', { hasText: SILENT }).locator('button.open').click();
       await shot(env, agent2, '13-console-transferred-zh.png');
+
+      // The supervisor reassigns it back to the first agent.
+      const { sup } = env.state;
+      await sup.locator('#convs-body tr', { hasText: SILENT }).getByRole('button').click();
+      await eventually(async () => assert((await sup.locator('#watch-who').textContent()).includes(SILENT), 'not watching it'), { what: 'the watch panel' });
+      await eventually(async () => assert(await sup.locator('#reassign-agent option').first().getAttribute('value'), 'no agent to pick'), { what: 'an agent to reassign to' });
+      await sup.click('#reassign-form button[type=submit]');
+      await agent.locator('#conv-items .conv', { hasText: SILENT }).waitFor({ timeout: 10000 });
+      await eventually(async () => assert((await agent2.locator('#conv-items .conv', { hasText: SILENT }).count()) === 0, 'still with the second agent'), {
+        what: 'the conversation to leave the second console',
+      });
     },
   },
   {

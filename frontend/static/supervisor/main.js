@@ -122,6 +122,7 @@ function start() {
     t,
     locale: () => i18n.locale,
     agents: () => V.agents,
+    load: loadOf,
     timers: V.timers,
     name,
     toast,
@@ -207,9 +208,17 @@ function onFrame(f) {
 
 // ---- rendering ------------------------------------------------------------------
 
+/**
+ * waitingMs is how long the shopper has waited for a person: since the start
+ * of the unanswered turn (waiting_since, else the running response timer),
+ * or since opening while queued.
+ */
 function waitingMs(c, now) {
-  const since = c.waiting_since || (c.state === 'queued' ? c.opened_at : null);
-  return since ? Math.max(0, now - Date.parse(since)) : 0;
+  let since = c.waiting_since ? Date.parse(c.waiting_since) : NaN;
+  const turn = V.timers.byConv.get(c.id)?.get('first_response');
+  if (Number.isNaN(since) && turn) since = turn.started;
+  if (Number.isNaN(since) && c.state === 'queued') since = Date.parse(c.opened_at);
+  return Number.isNaN(since) ? 0 : Math.max(0, now - since);
 }
 
 /** rank orders rows: timers nearest their deadline first, then the longest wait. */
@@ -278,6 +287,14 @@ function renderConvs() {
   );
 }
 
+/** loadOf counts an agent's open conversations (the server's figure when none are known). */
+function loadOf(a) {
+  if (!V.convs.size) return a.load || 0;
+  let n = 0;
+  for (const c of V.convs.values()) if (c.agent_id === a.id) n++;
+  return n;
+}
+
 function pct(met, total) {
   if (!total) return '—';
   return `${Math.round((100 * met) / total)}% (${met}/${total})`;
@@ -289,7 +306,9 @@ function renderAgents() {
   replace(
     $('#agents-body'),
     agents.map((a) => {
-      const load = a.load || 0;
+      // Counted from the open conversations seen from every instance, so
+      // the bar moves with each assignment.
+      const load = loadOf(a);
       const cap = a.capacity || 0;
       const share = cap ? Math.min(1, load / cap) : 0;
       const today = a.today || {};

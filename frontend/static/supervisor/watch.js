@@ -6,7 +6,7 @@ import { chip } from '/assets/chips.js';
 
 /**
  * Watch follows one conversation over the supervisor's connection.
- * ctx: {conn, t, locale(), agents(), timers, name(conv), toast, changed}
+ * ctx: {conn, t, locale(), agents(), load(agent), timers, name(conv), toast, changed}
  */
 export class Watch {
   constructor(ctx) {
@@ -151,8 +151,8 @@ export class Watch {
     const select = $('#reassign-agent');
     const options = [...this.ctx.agents().values()]
       .filter((a) => a.role !== 'supervisor' && a.id !== c?.agent_id)
-      .sort((a, b) => (a.status === 'online' ? 0 : 1) - (b.status === 'online' ? 0 : 1) || (a.load || 0) / (a.capacity || 1) - (b.load || 0) / (b.capacity || 1));
-    const labels = options.map((a) => [a.id, `${a.name} · ${t(`status.${a.status || 'offline'}`)} · ${a.load ?? 0}/${a.capacity ?? '—'}`]);
+      .sort((a, b) => (a.status === 'online' ? 0 : 1) - (b.status === 'online' ? 0 : 1) || this.ctx.load(a) / (a.capacity || 1) - this.ctx.load(b) / (b.capacity || 1));
+    const labels = options.map((a) => [a.id, `${a.name} · ${t(`status.${a.status || 'offline'}`)} · ${this.ctx.load(a)}/${a.capacity ?? '—'}`]);
     const key = JSON.stringify(labels);
     if (key === this.optionsKey) return;
     this.optionsKey = key;
