@@ -33,7 +33,12 @@ func agentChannel(id string) string   { return "a." + id }
 func visitorChannel(id string) string { return "v." + id }
 func watchChannel(id string) string   { return "w." + id }
 
-const supervisorChannel = "sup"
+const (
+	supervisorChannel = "sup"
+	// controlChannel carries instance-to-instance notes (rule events for
+	// the figures, session counts), never frames.
+	controlChannel = "ctl"
+)
 
 // A packet is what travels through the broker: a frame plus what a session
 // writer needs to keep message order without parsing JSON.

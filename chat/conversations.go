@@ -236,6 +236,7 @@ func (h *Hub) record(ctx context.Context, c store.Conversation, e rules.Effect, 
 	}
 	h.metrics.rules.WithLabelValues(string(e.Rule), kind, string(e.Action)).Inc()
 	h.stats.record(ev, h.cfg.Rules)
+	h.shareEvent(ev)
 	if kind == "breached" {
 		h.log.Info("rule breached", zap.String("conversation_id", c.ID), zap.String("agent_id", c.AgentID),
 			zap.String("rule", ev.Rule), zap.String("action", ev.Action), zap.Duration("elapsed", e.Elapsed))

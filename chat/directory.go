@@ -105,3 +105,11 @@ func waitFor(pos int, mean time.Duration, agents []routing.Agent) time.Duration 
 	}
 	return routing.EstimateWait(pos, mean, max(slots, 1))
 }
+
+// Cluster is a Directory shared by instances. Start joins: onGone is called
+// with the agents whose consoles went with a dead instance, onBack when the
+// shared state answers again after a failure. Close leaves.
+type Cluster interface {
+	Start(ctx context.Context, onGone func(orphans []string), onBack func()) error
+	Close() error
+}

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 
@@ -34,7 +35,8 @@ type Config struct {
 	SendQueue       int // frames queued per session before it counts as slow
 	Workers         int // goroutines carrying out due deadlines
 	AllowedOrigins  []string
-	PasswordCost    int // bcrypt cost of new password hashes
+	PasswordCost    int    // bcrypt cost of new password hashes
+	Instance        string // this process's name in a cluster (a new UUID when empty)
 }
 
 // DefaultConfig is the playbook's numbers and sensible limits.
@@ -115,6 +117,9 @@ func NewHub(cfg Config, d Deps) *Hub {
 	if cfg.SendQueue <= 0 {
 		cfg.SendQueue = 256
 	}
+	if cfg.Instance == "" {
+		cfg.Instance = uuid.NewString()
+	}
 	if cfg.PasswordCost == 0 {
 		cfg.PasswordCost = bcrypt.DefaultCost
 	}
@@ -142,7 +147,7 @@ func (h *Hub) Start(ctx context.Context) error {
 	if err := h.broker.Start(h.deliver, h.resubscribed); err != nil {
 		return err
 	}
-	if err := h.broker.Subscribe(ctx, supervisorChannel); err != nil {
+	if err := h.broker.Subscribe(ctx, supervisorChannel, controlChannel); err != nil {
 		return err
 	}
 	agents, err := h.store.Agents(ctx)
@@ -169,6 +174,11 @@ func (h *Hub) Start(ctx context.Context) error {
 	// Agents who had conversations get the reconnect grace from now.
 	for id := range absent {
 		h.startGrace(id)
+	}
+	if cl, ok := h.dir.(Cluster); ok {
+		if err := cl.Start(ctx, h.peerGone, h.directoryBack); err != nil {
+			return err
+		}
 	}
 	for range h.cfg.Workers {
 		h.spawn(h.dueWorker)
@@ -205,12 +215,18 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		h.wg.Wait()
 		close(done)
 	}()
+	var err error
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		err = ctx.Err()
 	}
+	if cl, ok := h.dir.(Cluster); ok {
+		if cerr := cl.Close(); cerr != nil {
+			h.log.Warn("leaving the cluster", zap.Error(cerr))
+		}
+	}
+	return err
 }
 
 // lock is the stripe lock of a conversation: changes to one conversation are
@@ -305,6 +321,10 @@ func (h *Hub) unsubscribe(s *Session, channels ...string) {
 
 // deliver hands a broker payload to every local session on the channel.
 func (h *Hub) deliver(channel string, payload []byte) {
+	if channel == controlChannel {
+		h.onControl(payload)
+		return
+	}
 	p, err := unmarshalPacket(payload)
 	if err != nil {
 		h.log.Error("dropped a malformed broker payload", zap.String("channel", channel), zap.Error(err))

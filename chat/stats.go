@@ -22,6 +22,37 @@ type statsBook struct {
 	perConv  map[string]int // breaches of open conversations
 	opens    int            // conversations opened today
 	dirty    bool
+	peers    map[string]peerCount // other instances' shoppers online
+}
+
+type peerCount struct {
+	n  int
+	at time.Time
+}
+
+// peerShoppers notes another instance's shopper count.
+func (b *statsBook) peerShoppers(instance string, n int, now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.peers[instance].n != n {
+		b.dirty = true
+	}
+	b.peers[instance] = peerCount{n: n, at: now}
+}
+
+// peerTotal sums the fresh counts of other instances.
+func (b *statsBook) peerTotal(now time.Time) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	total := 0
+	for inst, c := range b.peers {
+		if now.Sub(c.at) > 5*time.Second {
+			delete(b.peers, inst)
+			continue
+		}
+		total += c.n
+	}
+	return total
 }
 
 // dayCounts are one day's rule results.
@@ -33,7 +64,7 @@ type dayCounts struct {
 }
 
 func newStatsBook() *statsBook {
-	return &statsBook{agents: make(map[string]*dayCounts), perConv: make(map[string]int)}
+	return &statsBook{agents: make(map[string]*dayCounts), perConv: make(map[string]int), peers: make(map[string]peerCount)}
 }
 
 // load replays today's stored events (and the last hour's breaches).
@@ -187,7 +218,7 @@ func (h *Hub) currentStats(ctx context.Context) (Stats, bool) {
 	now := h.clock.Now()
 	var s Stats
 	changed := h.stats.figures(&s, now)
-	s.ShoppersOnline = h.Sessions()[RoleShopper]
+	s.ShoppersOnline = h.Sessions()[RoleShopper] + h.stats.peerTotal(now)
 	if views, err := h.dir.Views(ctx); err == nil {
 		for _, v := range views {
 			if v.Status == routing.Online && v.Sessions > 0 {
@@ -225,6 +256,7 @@ func (h *Hub) statsLoop() {
 		case <-h.quit:
 			return
 		case <-tick:
+			h.shareSessions(h.Sessions()[RoleShopper])
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			if s, changed := h.currentStats(ctx); changed {
 				h.publishFrame(TypeStatsUpdated, "", struct {

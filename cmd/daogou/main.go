@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -81,11 +83,20 @@ func openStore(ctx context.Context, c config, log *zap.Logger) (store.Store, err
 	return store.OpenSQLite(ctx, filepath.Join(c.DataDir, "daogou.db"), log.Named("sqlite"))
 }
 
-func openBroker(c config, log *zap.Logger) (chat.Broker, error) {
+// cluster is the broker and the directory: in memory for one instance, on
+// Redis for many. close releases what it opened.
+func openCluster(c config, instance string, log *zap.Logger) (chat.Broker, chat.Directory, func(), error) {
 	if c.Redis == "" {
-		return chat.NewMemoryBroker(), nil
+		return chat.NewMemoryBroker(), chat.NewMemoryDirectory(), func() {}, nil
 	}
-	return chat.NewRedisBroker(c.Redis, log.Named("redis"))
+	opts, err := redis.ParseURL(c.Redis)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("--redis: %w", err)
+	}
+	rdb := redis.NewClient(opts)
+	broker := chat.NewRedisBrokerClient(rdb, chat.DefaultRedisPrefix, log.Named("redis"))
+	dir := chat.NewRedisDirectory(rdb, chat.DefaultRedisPrefix, instance, log.Named("directory"))
+	return broker, dir, func() { broker.Close(); rdb.Close() }, nil
 }
 
 func loadScripts(dir string) (*scripts.Library, error) {
@@ -112,13 +123,15 @@ func serve(c config, log *zap.Logger) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	defer st.Close()
-	broker, err := openBroker(c, log)
+	hcfg := c.hubConfig()
+	hcfg.Instance = instanceName()
+	broker, dir, closeCluster, err := openCluster(c, hcfg.Instance, log)
 	if err != nil {
-		return fmt.Errorf("broker: %w", err)
+		return err
 	}
-	defer broker.Close()
+	defer closeCluster()
 
-	hub := chat.NewHub(c.hubConfig(), chat.Deps{Store: st, Broker: broker, Scripts: lib, Log: log.Named("chat")})
+	hub := chat.NewHub(hcfg, chat.Deps{Store: st, Broker: broker, Directory: dir, Scripts: lib, Log: log.Named("chat").With(zap.String("instance", hcfg.Instance))})
 	if c.Postgres == "" && c.Demo {
 		if err := ensureDemo(ctx, hub, st, c.DemoPassword, log); err != nil {
 			return fmt.Errorf("demo accounts: %w", err)
@@ -163,6 +176,13 @@ func serve(c config, log *zap.Logger) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// instanceName is this process's name in a cluster: host, pid and a random
+// suffix (a restarted process is a new instance).
+func instanceName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), uuid.NewString()[:8])
 }
 
 func portOf(addr string) string {

@@ -1,0 +1,626 @@
+package chat
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/daogou/daogou/chat/store"
+	"github.com/daogou/daogou/routing"
+)
+
+// Cluster presence settings.
+const (
+	heartbeatEvery = time.Second     // an instance renews its lease this often
+	leaseFor       = 5 * time.Second // an instance silent this long is dead
+	handlingKept   = 50              // handling times kept for wait estimates
+)
+
+// RedisDirectory is the Directory of a cluster: every instance on the same
+// Redis and prefix shares presence, load and the queue. Each instance holds a
+// lease (renewed every second, dead after five); an agent's consoles are
+// counted per instance, so the consoles of a dead instance stop counting as
+// soon as its lease runs out. Loads change only through Lua scripts that
+// check capacity and count in one step.
+type RedisDirectory struct {
+	rdb      redis.UniversalClient
+	p        string // key prefix
+	instance string
+	log      *zap.Logger
+
+	mu       sync.Mutex
+	profiles map[string]profileCache // parsed profiles by id, reused while unchanged
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+type profileCache struct {
+	raw string
+	a   store.Agent
+}
+
+// NewRedisDirectory shares the directory through rdb under prefix; instance
+// names this process (unique in the cluster).
+func NewRedisDirectory(rdb redis.UniversalClient, prefix, instance string, log *zap.Logger) *RedisDirectory {
+	return &RedisDirectory{rdb: rdb, p: prefix, instance: instance, log: log, profiles: make(map[string]profileCache), stop: make(chan struct{})}
+}
+
+func (d *RedisDirectory) k(name string) string { return d.p + name }
+
+// Keys of the directory.
+func (d *RedisDirectory) keys() (agents, caps, status, load, idle, since, sessions, instances string) {
+	return d.k("agents"), d.k("cap"), d.k("status"), d.k("load"), d.k("idle"), d.k("since"), d.k("sessions"), d.k("instances")
+}
+
+var (
+	// claimScript counts a conversation on an online agent with room.
+	// KEYS: status, load, cap. ARGV: agent id.
+	claimScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= 'online' then return 0 end
+local cap = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')
+local load = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if load >= cap then return 0 end
+redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+return 1`)
+
+	// claimQueuedScript takes a waiting conversation off the queue and
+	// counts it on an agent, both or neither. KEYS: status, load, cap,
+	// queue, qreq, told. ARGV: agent id, conversation id. -1: the
+	// conversation is no longer waiting; 0: the agent cannot take it.
+	claimQueuedScript = redis.NewScript(`
+if not redis.call('ZSCORE', KEYS[4], ARGV[2]) then return -1 end
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= 'online' then return 0 end
+local cap = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')
+local load = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if load >= cap then return 0 end
+redis.call('ZREM', KEYS[4], ARGV[2])
+redis.call('HDEL', KEYS[5], ARGV[2])
+redis.call('HDEL', KEYS[6], ARGV[2])
+redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+return 1`)
+
+	// releaseScript uncounts a conversation; at zero the agent is idle
+	// from now. KEYS: load, idle. ARGV: agent id, now (ms).
+	releaseScript = redis.NewScript(`
+local load = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if load <= 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+if load == 1 then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
+return 1`)
+
+	// onlineScript brings an agent online unless it chose a status.
+	// KEYS: status, since, idle, load. ARGV: agent id, now (ms).
+	onlineScript = redis.NewScript(`
+local st = redis.call('HGET', KEYS[1], ARGV[1])
+if st and st ~= 'offline' then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], 'online')
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+if tonumber(redis.call('HGET', KEYS[4], ARGV[1]) or '0') == 0 then redis.call('HSET', KEYS[3], ARGV[1], ARGV[2]) end
+return 1`)
+
+	// offlineScript takes an agent offline once; KEYS: status. ARGV: id.
+	offlineScript = redis.NewScript(`
+local st = redis.call('HGET', KEYS[1], ARGV[1])
+if not st or st == 'offline' then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], 'offline')
+return 1`)
+)
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// Start registers this instance's lease and keeps it renewed; onGone is
+// called (on one surviving instance) with the agents whose consoles went
+// with a dead instance, and onBack after Redis answers again following a
+// failure.
+func (d *RedisDirectory) Start(ctx context.Context, onGone func(orphans []string), onBack func()) error {
+	if err := d.heartbeat(ctx); err != nil {
+		return err
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		t := time.NewTicker(heartbeatEvery)
+		defer t.Stop()
+		failing := false
+		for {
+			select {
+			case <-d.stop:
+				return
+			case <-t.C:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), heartbeatEvery)
+			err := d.heartbeat(ctx)
+			var orphans []string
+			if err == nil {
+				orphans, err = d.reap(ctx)
+			}
+			cancel()
+			switch {
+			case err != nil && !failing:
+				failing = true
+				d.log.Warn("cluster directory unreachable", zap.Error(err))
+			case err == nil && failing:
+				failing = false
+				d.log.Info("cluster directory back")
+				onBack()
+			}
+			if len(orphans) > 0 {
+				onGone(orphans)
+			}
+		}
+	}()
+	return nil
+}
+
+func (d *RedisDirectory) heartbeat(ctx context.Context) error {
+	return d.rdb.ZAdd(ctx, d.k("instances"), redis.Z{Score: float64(ms(time.Now().Add(leaseFor))), Member: d.instance}).Err()
+}
+
+// reap removes instances whose lease ran out; the instance that removes one
+// forgets its consoles and returns the agents left with none.
+func (d *RedisDirectory) reap(ctx context.Context) ([]string, error) {
+	dead, err := d.rdb.ZRangeByScore(ctx, d.k("instances"), &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(ms(time.Now()), 10)}).Result()
+	if err != nil || len(dead) == 0 {
+		return nil, err
+	}
+	var orphans []string
+	for _, inst := range dead {
+		n, err := d.rdb.ZRem(ctx, d.k("instances"), inst).Result()
+		if err != nil {
+			return orphans, err
+		}
+		if n == 0 {
+			continue // another instance reaped it
+		}
+		d.log.Warn("instance lease expired", zap.String("instance", inst))
+		sessions, err := d.rdb.HGetAll(ctx, d.k("sessions")).Result()
+		if err != nil {
+			return orphans, err
+		}
+		for field := range sessions {
+			agentID, owner, _ := strings.Cut(field, "|")
+			if owner == inst {
+				d.rdb.HDel(ctx, d.k("sessions"), field)
+				orphans = append(orphans, agentID)
+			}
+		}
+	}
+	return orphans, nil
+}
+
+// Close gives up this instance's lease and stops the heartbeat; the
+// consoles it counted stop counting at once.
+func (d *RedisDirectory) Close() error {
+	select {
+	case <-d.stop:
+		return nil
+	default:
+		close(d.stop)
+	}
+	d.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	sessions, err := d.rdb.HGetAll(ctx, d.k("sessions")).Result()
+	if err == nil {
+		for field := range sessions {
+			if strings.HasSuffix(field, "|"+d.instance) {
+				d.rdb.HDel(ctx, d.k("sessions"), field)
+			}
+		}
+	}
+	return d.rdb.ZRem(ctx, d.k("instances"), d.instance).Err()
+}
+
+func (d *RedisDirectory) Upsert(ctx context.Context, a store.Agent) error {
+	raw, err := json.Marshal(profile{ID: a.ID, Email: a.Email, Name: a.Name, Role: a.Role, Skills: a.Skills, Capacity: a.Capacity, Created: ms(a.CreatedAt)})
+	if err != nil {
+		return err
+	}
+	_, err = d.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, d.k("agents"), a.ID, raw)
+		p.HSet(ctx, d.k("cap"), a.ID, a.Capacity)
+		p.HSetNX(ctx, d.k("status"), a.ID, string(routing.Offline))
+		return nil
+	})
+	return err
+}
+
+// profile is an account as kept in Redis.
+type profile struct {
+	ID       string   `json:"id"`
+	Email    string   `json:"email"`
+	Name     string   `json:"name"`
+	Role     string   `json:"role"`
+	Skills   []string `json:"skills"`
+	Capacity int      `json:"capacity"`
+	Created  int64    `json:"created"`
+}
+
+func (d *RedisDirectory) sessionField(agentID string) string { return agentID + "|" + d.instance }
+
+func (d *RedisDirectory) Connect(ctx context.Context, id string, now time.Time) (bool, error) {
+	if err := d.rdb.HIncrBy(ctx, d.k("sessions"), d.sessionField(id), 1).Err(); err != nil {
+		return false, err
+	}
+	_, _, status, load, idle, since, _, _ := d.keys()
+	n, err := onlineScript.Run(ctx, d.rdb, []string{status, since, idle, load}, id, ms(now)).Int()
+	return n == 1, err
+}
+
+func (d *RedisDirectory) Disconnect(ctx context.Context, id string, now time.Time) (bool, error) {
+	n, err := d.rdb.HIncrBy(ctx, d.k("sessions"), d.sessionField(id), -1).Result()
+	if err != nil {
+		return false, err
+	}
+	if n <= 0 {
+		d.rdb.HDel(ctx, d.k("sessions"), d.sessionField(id))
+	}
+	live, err := d.liveSessions(ctx, id)
+	return live == 0, err
+}
+
+// liveSessions counts an agent's consoles on instances whose lease holds.
+func (d *RedisDirectory) liveSessions(ctx context.Context, id string) (int, error) {
+	snap, err := d.snapshot(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return snap.sessions[id], nil
+}
+
+func (d *RedisDirectory) Expire(ctx context.Context, id string, _ time.Time) (bool, error) {
+	live, err := d.liveSessions(ctx, id)
+	if err != nil || live > 0 {
+		return false, err
+	}
+	n, err := offlineScript.Run(ctx, d.rdb, []string{d.k("status")}, id).Int()
+	return n == 1, err
+}
+
+func (d *RedisDirectory) SetStatus(ctx context.Context, id string, st routing.Status, now time.Time) error {
+	_, err := d.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, d.k("status"), id, string(st))
+		if st == routing.Online {
+			p.HSet(ctx, d.k("since"), id, ms(now))
+		}
+		return nil
+	})
+	return err
+}
+
+// snap is the directory as read in one round trip.
+type snap struct {
+	agents   []routing.Agent // routing's view: offline without a live console
+	views    []agentView
+	sessions map[string]int
+}
+
+func (d *RedisDirectory) snapshot(ctx context.Context) (snap, error) {
+	agentsK, _, statusK, loadK, idleK, sinceK, sessionsK, instancesK := d.keys()
+	pipe := d.rdb.Pipeline()
+	agentsC := pipe.HGetAll(ctx, agentsK)
+	statusC := pipe.HGetAll(ctx, statusK)
+	loadC := pipe.HGetAll(ctx, loadK)
+	idleC := pipe.HGetAll(ctx, idleK)
+	sinceC := pipe.HGetAll(ctx, sinceK)
+	sessionsC := pipe.HGetAll(ctx, sessionsK)
+	instC := pipe.ZRangeWithScores(ctx, instancesK, 0, -1)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return snap{}, err
+	}
+	now := ms(time.Now())
+	alive := map[string]bool{}
+	for _, z := range instC.Val() {
+		alive[z.Member.(string)] = int64(z.Score) > now
+	}
+	s := snap{sessions: map[string]int{}}
+	for field, v := range sessionsC.Val() {
+		agentID, inst, _ := strings.Cut(field, "|")
+		if n, _ := strconv.Atoi(v); n > 0 && alive[inst] {
+			s.sessions[agentID] += n
+		}
+	}
+	profiles := d.profilesOf(agentsC.Val())
+	for _, a := range profiles {
+		st := routing.Status(statusC.Val()[a.ID])
+		if st == "" {
+			st = routing.Offline
+		}
+		load, _ := strconv.Atoi(loadC.Val()[a.ID])
+		idle, _ := strconv.ParseInt(idleC.Val()[a.ID], 10, 64)
+		since, _ := strconv.ParseInt(sinceC.Val()[a.ID], 10, 64)
+		v := agentView{Agent: a, Status: st, Load: load, Sessions: s.sessions[a.ID]}
+		if st != routing.Offline && since > 0 {
+			v.OnlineSince = store.At(time.UnixMilli(since).UTC())
+		}
+		s.views = append(s.views, v)
+		rst := st
+		if v.Sessions == 0 || a.Role != AccountAgent {
+			rst = routing.Offline
+		}
+		s.agents = append(s.agents, routing.Agent{ID: a.ID, Status: rst, Skills: a.Skills, Capacity: a.Capacity, Load: load, IdleSince: time.UnixMilli(idle)})
+	}
+	return s, nil
+}
+
+// profilesOf parses the accounts (reusing unchanged ones), oldest first.
+func (d *RedisDirectory) profilesOf(raw map[string]string) []store.Agent {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]store.Agent, 0, len(raw))
+	for id, r := range raw {
+		c, ok := d.profiles[id]
+		if !ok || c.raw != r {
+			var p profile
+			if json.Unmarshal([]byte(r), &p) != nil {
+				continue
+			}
+			if p.Skills == nil {
+				p.Skills = []string{}
+			}
+			c = profileCache{raw: r, a: store.Agent{ID: p.ID, Email: p.Email, Name: p.Name, Role: p.Role, Skills: p.Skills, Capacity: p.Capacity, CreatedAt: time.UnixMilli(p.Created).UTC()}}
+			d.profiles[id] = c
+		}
+		out = append(out, c.a)
+	}
+	slices.SortFunc(out, func(a, b store.Agent) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out
+}
+
+// claim counts a conversation on agent id, atomically against capacity.
+func (d *RedisDirectory) claim(ctx context.Context, id string) (bool, error) {
+	_, _, status, load, _, _, _, _ := d.keys()
+	n, err := claimScript.Run(ctx, d.rdb, []string{status, load, d.k("cap")}, id).Int()
+	return n == 1, err
+}
+
+// Assign chooses with routing on a snapshot, then claims atomically; when
+// another instance took the last place first, it chooses again.
+func (d *RedisDirectory) Assign(ctx context.Context, req routing.Request) (string, bool, error) {
+	for range 5 {
+		s, err := d.snapshot(ctx)
+		if err != nil {
+			return "", false, err
+		}
+		i := routing.Assign(req, s.agents)
+		if i < 0 {
+			return "", false, nil
+		}
+		ok, err := d.claim(ctx, s.agents[i].ID)
+		if err != nil || ok {
+			return s.agents[i].ID, ok, err
+		}
+	}
+	return "", false, nil
+}
+
+func (d *RedisDirectory) Take(ctx context.Context, id string) (bool, error) {
+	s, err := d.snapshot(ctx)
+	if err != nil || s.sessions[id] == 0 {
+		return false, err
+	}
+	return d.claim(ctx, id)
+}
+
+func (d *RedisDirectory) Release(ctx context.Context, id string, now time.Time) error {
+	return releaseScript.Run(ctx, d.rdb, []string{d.k("load"), d.k("idle")}, id, ms(now)).Err()
+}
+
+func (d *RedisDirectory) Handled(ctx context.Context, dur time.Duration) error {
+	_, err := d.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.LPush(ctx, d.k("handling"), dur.Milliseconds())
+		p.LTrim(ctx, d.k("handling"), 0, handlingKept-1)
+		return nil
+	})
+	return err
+}
+
+func (d *RedisDirectory) meanHandling(ctx context.Context) time.Duration {
+	vals, err := d.rdb.LRange(ctx, d.k("handling"), 0, -1).Result()
+	if err != nil {
+		return routing.DefaultHandling
+	}
+	var h routing.Handling
+	for i := len(vals) - 1; i >= 0; i-- {
+		if n, err := strconv.ParseInt(vals[i], 10, 64); err == nil {
+			h.Add(time.Duration(n) * time.Millisecond)
+		}
+	}
+	return h.Mean()
+}
+
+func (d *RedisDirectory) Enqueue(ctx context.Context, e routing.Entry) error {
+	req, err := json.Marshal(e.Req)
+	if err != nil {
+		return err
+	}
+	_, err = d.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAddNX(ctx, d.k("queue"), redis.Z{Score: float64(ms(e.Since)), Member: e.ConversationID})
+		p.HSet(ctx, d.k("qreq"), e.ConversationID, req)
+		return nil
+	})
+	return err
+}
+
+func (d *RedisDirectory) Dequeue(ctx context.Context, convID string) error {
+	_, err := d.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZRem(ctx, d.k("queue"), convID)
+		p.HDel(ctx, d.k("qreq"), convID)
+		p.HDel(ctx, d.k("told"), convID)
+		return nil
+	})
+	return err
+}
+
+// entries reads the whole queue, oldest first.
+func (d *RedisDirectory) entries(ctx context.Context) ([]routing.Entry, error) {
+	pipe := d.rdb.Pipeline()
+	zc := pipe.ZRangeWithScores(ctx, d.k("queue"), 0, -1)
+	rc := pipe.HGetAll(ctx, d.k("qreq"))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	out := make([]routing.Entry, 0, len(zc.Val()))
+	for _, z := range zc.Val() {
+		id := z.Member.(string)
+		e := routing.Entry{ConversationID: id, Since: time.UnixMilli(int64(z.Score)).UTC()}
+		_ = json.Unmarshal([]byte(rc.Val()[id]), &e.Req)
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func (d *RedisDirectory) Next(ctx context.Context) (routing.Entry, string, bool, error) {
+	_, _, status, load, _, _, _, _ := d.keys()
+	for range 5 {
+		entries, err := d.entries(ctx)
+		if err != nil || len(entries) == 0 {
+			return routing.Entry{}, "", false, err
+		}
+		s, err := d.snapshot(ctx)
+		if err != nil {
+			return routing.Entry{}, "", false, err
+		}
+		var q routing.Queue
+		for _, e := range entries {
+			q.Push(e)
+		}
+		e, i, ok := q.Next(s.agents)
+		if !ok {
+			return routing.Entry{}, "", false, nil
+		}
+		n, err := claimQueuedScript.Run(ctx, d.rdb, []string{status, load, d.k("cap"), d.k("queue"), d.k("qreq"), d.k("told")}, s.agents[i].ID, e.ConversationID).Int()
+		if err != nil {
+			return routing.Entry{}, "", false, err
+		}
+		if n == 1 {
+			return e, s.agents[i].ID, true, nil
+		}
+	}
+	return routing.Entry{}, "", false, nil
+}
+
+func (d *RedisDirectory) Place(ctx context.Context, convID string) (queuePlace, error) {
+	rank, err := d.rdb.ZRank(ctx, d.k("queue"), convID).Result()
+	if errors.Is(err, redis.Nil) {
+		return queuePlace{ConversationID: convID}, nil
+	}
+	if err != nil {
+		return queuePlace{ConversationID: convID}, err
+	}
+	s, err := d.snapshot(ctx)
+	if err != nil {
+		return queuePlace{ConversationID: convID}, err
+	}
+	pos := int(rank) + 1
+	return queuePlace{ConversationID: convID, Position: pos, Wait: waitFor(pos, d.meanHandling(ctx), s.agents)}, nil
+}
+
+func (d *RedisDirectory) Moved(ctx context.Context) ([]queuePlace, error) {
+	entries, err := d.entries(ctx)
+	if err != nil || len(entries) == 0 {
+		return nil, err
+	}
+	told, err := d.rdb.HGetAll(ctx, d.k("told")).Result()
+	if err != nil {
+		return nil, err
+	}
+	s, err := d.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mean := d.meanHandling(ctx)
+	var out []queuePlace
+	update := map[string]any{}
+	for i, e := range entries {
+		pos := i + 1
+		if told[e.ConversationID] == strconv.Itoa(pos) {
+			continue
+		}
+		update[e.ConversationID] = pos
+		out = append(out, queuePlace{ConversationID: e.ConversationID, Position: pos, Wait: waitFor(pos, mean, s.agents)})
+	}
+	if len(update) > 0 {
+		if err := d.rdb.HSet(ctx, d.k("told"), update).Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (d *RedisDirectory) QueueInfo(ctx context.Context) (int, time.Time, error) {
+	pipe := d.rdb.Pipeline()
+	nc := pipe.ZCard(ctx, d.k("queue"))
+	oc := pipe.ZRangeWithScores(ctx, d.k("queue"), 0, 0)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, time.Time{}, err
+	}
+	if len(oc.Val()) == 0 {
+		return 0, time.Time{}, nil
+	}
+	return int(nc.Val()), time.UnixMilli(int64(oc.Val()[0].Score)).UTC(), nil
+}
+
+func (d *RedisDirectory) Views(ctx context.Context) ([]agentView, error) {
+	s, err := d.snapshot(ctx)
+	return s.views, err
+}
+
+// Rebuild writes the accounts, and the loads and the queue as the store
+// has them (the store is the truth; Redis may have restarted empty).
+func (d *RedisDirectory) Rebuild(ctx context.Context, agents []store.Agent, open []store.Conversation) error {
+	for _, a := range agents {
+		if err := d.Upsert(ctx, a); err != nil {
+			return err
+		}
+	}
+	loads := map[string]any{}
+	for _, a := range agents {
+		loads[a.ID] = 0
+	}
+	queued := map[string]bool{}
+	for _, c := range open {
+		switch c.State {
+		case store.Assigned:
+			if n, ok := loads[c.AgentID].(int); ok {
+				loads[c.AgentID] = n + 1
+			}
+		case store.Queued:
+			queued[c.ID] = true
+			if err := d.Enqueue(ctx, queueEntry(c)); err != nil {
+				return err
+			}
+		}
+	}
+	if len(loads) > 0 {
+		if err := d.rdb.HSet(ctx, d.k("load"), loads).Err(); err != nil {
+			return err
+		}
+	}
+	entries, err := d.entries(ctx)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !queued[e.ConversationID] {
+			if err := d.Dequeue(ctx, e.ConversationID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
