@@ -260,7 +260,7 @@
     placeBySeq(row, m.seq);
     if (mine) setStatus(row, m.seq <= readUpTo ? t('read') : t('sent'));
     if (m.seq > maxSeq) maxSeq = m.seq;
-    if (!mine) { typingOff(); emit('message', m); }
+    if (!mine) { typingOff(); if (m.seq > store.seen) emit('message', m); }
     countUnread();
     scrollDown();
   }
@@ -578,7 +578,6 @@
   // ---- public API -----------------------------------------------------------
   var api = {
     loaded: true,
-    version: 1,
     open: open,
     close: close,
     setUser: function (u) {
