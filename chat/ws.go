@@ -35,11 +35,8 @@ func (h *Hub) upgrader() *websocket.Upgrader {
 func (h *Hub) ServeShopper(c echo.Context) error {
 	r := c.Request()
 	q := r.URL.Query()
-	if h.closing.Load() {
-		return echo.NewHTTPError(http.StatusServiceUnavailable, "shutting down")
-	}
-	if err := h.broker.Ping(r.Context()); err != nil {
-		return echo.NewHTTPError(http.StatusServiceUnavailable, "the message broker is unreachable: new chats are paused")
+	if err := h.accepting(r.Context()); err != nil {
+		return err
 	}
 	conn, err := h.upgrader().Upgrade(c.Response(), r, nil)
 	if err != nil {
@@ -71,6 +68,18 @@ func (h *Hub) ServeShopper(c echo.Context) error {
 		s.close(ClosedUnauthorized, code, asFrameError(err).Message)
 	}
 	go h.serve(s, nil)
+	return nil
+}
+
+// accepting refuses new sessions, with 503 and the reason, while the hub
+// stops or the broker is unreachable (sessions already open keep working).
+func (h *Hub) accepting(ctx context.Context) error {
+	if h.closing.Load() {
+		return apiErr(http.StatusServiceUnavailable, "unavailable", "the server is shutting down: reconnect to another instance")
+	}
+	if err := h.broker.Ping(ctx); err != nil {
+		return apiErr(http.StatusServiceUnavailable, "unavailable", "the message broker is unreachable: new chats are paused, try again shortly")
+	}
 	return nil
 }
 
@@ -143,6 +152,9 @@ type shopperWelcome struct {
 func (h *Hub) ServeAgent(c echo.Context) error {
 	a, err := h.staffAuth(c, false)
 	if err != nil {
+		return err
+	}
+	if err := h.accepting(c.Request().Context()); err != nil {
 		return err
 	}
 	conn, err := h.upgrader().Upgrade(c.Response(), c.Request(), nil)
@@ -229,6 +241,9 @@ func (h *Hub) conversationsOf(ctx context.Context, agentID string) ([]store.Conv
 func (h *Hub) ServeSupervisor(c echo.Context) error {
 	a, err := h.staffAuth(c, true)
 	if err != nil {
+		return err
+	}
+	if err := h.accepting(c.Request().Context()); err != nil {
 		return err
 	}
 	conn, err := h.upgrader().Upgrade(c.Response(), c.Request(), nil)
