@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// idleResult is what an idle run found.
+type idleResult struct {
+	Sessions       int              `json:"sessions"`
+	Opened         int64            `json:"opened"`
+	Failed         int64            `json:"failed"`
+	Failures       map[string]int64 `json:"failures"`
+	ConnectSeconds float64          `json:"connect_seconds"` // first dial to the last conversation.opened
+	ConnectRate    float64          `json:"connect_rate"`    // sessions opened a second over that time
+	ConnectLatency Summary          `json:"connect_latency"` // dial to conversation.opened, per session
+	HeldSeconds    float64          `json:"held_seconds"`
+	Dropped        int64            `json:"dropped"` // sessions that ended while held
+	Queued         int64            `json:"queued_frames"`
+	AutoMessages   map[string]int64 `json:"auto_messages"`
+	Memory         *memoryResult    `json:"memory,omitempty"`
+}
+
+// memoryResult is the servers' memory, with --server-pid.
+type memoryResult struct {
+	BaselineRSS  int64 `json:"baseline_rss_bytes"`  // before the first session
+	ConnectedRSS int64 `json:"connected_rss_bytes"` // when the last session opened
+	SettledRSS   int64 `json:"settled_rss_bytes"`   // --settle later
+	EndRSS       int64 `json:"end_rss_bytes"`       // at the end of the hold
+	// Per open session: (RSS - baseline) / opened.
+	PerSessionConnected float64 `json:"rss_per_session_connected_bytes"`
+	PerSessionSettled   float64 `json:"rss_per_session_settled_bytes"`
+	PerSessionEnd       float64 `json:"rss_per_session_end_bytes"`
+	// From the servers' /metrics (Go runtime), settled minus baseline, per
+	// session: heap in use, goroutine stacks, goroutines, and the live heap
+	// after the last GC estimated as next_gc/2 (GOGC=100).
+	HeapPerSession       float64            `json:"heap_inuse_per_session_bytes,omitempty"`
+	StackPerSession      float64            `json:"stack_inuse_per_session_bytes,omitempty"`
+	LiveHeapPerSession   float64            `json:"live_heap_after_gc_per_session_bytes_est,omitempty"`
+	GoroutinesPerSession float64            `json:"goroutines_per_session,omitempty"`
+	MetricsBaseline      map[string]float64 `json:"metrics_baseline,omitempty"`
+	MetricsSettled       map[string]float64 `json:"metrics_settled,omitempty"`
+}
+
+func runIdle(ctx context.Context, r *run, res *result) error {
+	cfg := r.cfg
+	out := &idleResult{Sessions: cfg.Sessions}
+	res.Idle = out
+	var mem *memoryResult
+	var base procSample
+	var baseMetrics map[string]float64
+	if len(cfg.ServerPIDs) > 0 {
+		var err error
+		if base, err = readProcs(cfg.ServerPIDs); err != nil {
+			return fmt.Errorf("server process: %w", err)
+		}
+		mem = &memoryResult{BaselineRSS: base.RSS}
+		out.Memory = mem
+		baseMetrics, _ = scrapeMetrics(ctx, cfg.URLs)
+		mem.MetricsBaseline = baseMetrics
+	}
+	pctx, stopProgress := context.WithCancel(ctx)
+	defer stopProgress()
+	var prevOpened int64
+	progress(pctx, r.stderr, cfg.Progress, func(time.Duration) string {
+		o := r.st.opened.Load()
+		line := fmt.Sprintf("idle: open %d/%d (+%d/s) failed %d dropped %d", o, cfg.Sessions, o-prevOpened, r.st.failed.Load(), r.st.dropped.Load())
+		prevOpened = o
+		if len(cfg.ServerPIDs) > 0 {
+			if s, err := readProcs(cfg.ServerPIDs); err == nil {
+				line += fmt.Sprintf(" server rss %s", mib(s.RSS))
+			}
+		}
+		return line
+	})
+
+	t0 := time.Now()
+	setup, cancel := context.WithTimeout(ctx, cfg.SetupTimeout)
+	r.openShoppers(setup, cfg.Sessions)
+	waitFor(setup, func() bool { return r.st.opened.Load()+r.st.failed.Load() >= int64(cfg.Sessions) })
+	cancel()
+	r.failUnsettled()
+	connected := time.Now()
+	if last := r.st.lastOpened.Load(); last > 0 {
+		connected = time.Unix(0, last)
+	}
+	out.ConnectSeconds = connected.Sub(t0).Seconds()
+	out.Opened = r.st.opened.Load()
+	if out.ConnectSeconds > 0 {
+		out.ConnectRate = float64(out.Opened) / out.ConnectSeconds
+	}
+	out.ConnectLatency = r.st.connectLat.Summary()
+	perSession := func(rss int64) float64 {
+		if out.Opened == 0 {
+			return 0
+		}
+		return float64(rss-mem.BaselineRSS) / float64(out.Opened)
+	}
+	if mem != nil {
+		if s, err := readProcs(cfg.ServerPIDs); err == nil {
+			mem.ConnectedRSS = s.RSS
+			mem.PerSessionConnected = perSession(s.RSS)
+		}
+	}
+
+	holdStart := time.Now()
+	if cfg.Settle < cfg.Duration && sleepCtx(ctx, cfg.Settle) && mem != nil {
+		if s, err := readProcs(cfg.ServerPIDs); err == nil {
+			mem.SettledRSS = s.RSS
+			mem.PerSessionSettled = perSession(s.RSS)
+		}
+		if m, err := scrapeMetrics(ctx, cfg.URLs); err == nil && baseMetrics != nil {
+			mem.MetricsSettled = m
+			per := func(name string) float64 {
+				if out.Opened == 0 {
+					return 0
+				}
+				return (m[name] - baseMetrics[name]) / float64(out.Opened)
+			}
+			mem.HeapPerSession = per("go_memstats_heap_inuse_bytes")
+			mem.StackPerSession = per("go_memstats_stack_inuse_bytes")
+			mem.GoroutinesPerSession = per("go_goroutines")
+			mem.LiveHeapPerSession = per("go_memstats_next_gc_bytes") / 2
+		}
+	}
+	sleepCtx(ctx, time.Until(holdStart.Add(cfg.Duration)))
+	out.HeldSeconds = time.Since(holdStart).Seconds()
+	if mem != nil {
+		if s, err := readProcs(cfg.ServerPIDs); err == nil {
+			mem.EndRSS = s.RSS
+			mem.PerSessionEnd = perSession(s.RSS)
+		}
+	}
+	out.Dropped = r.st.dropped.Load()
+	out.Failed = r.st.failed.Load()
+	out.Failures = r.st.snapshot(r.st.failures)
+	out.Queued = r.st.queued.Load()
+	out.AutoMessages = r.st.snapshot(r.st.autos)
+	stopProgress()
+	r.teardown()
+	return nil
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// rulesPlan is the server's timing settings, from GET /api/v1/config.
+type rulesPlan struct {
+	autoGreetAfter time.Duration // opened_at to the auto greeting
+	firstResponse  time.Duration // turn start to the holding reply
+	reassign       time.Duration // turn start to the reassignment
+}
+
+// rulesResult is what a rules run found.
+type rulesResult struct {
+	Conversations    int     `json:"conversations"`
+	Opened           int     `json:"opened"`
+	Agents           int     `json:"agents"`
+	AgentCapacity    int     `json:"agent_capacity"`
+	AutoGreetAfterMs int64   `json:"auto_greet_after_ms"`
+	FirstResponseMs  int64   `json:"first_response_deadline_ms"`
+	ReassignMs       int64   `json:"reassign_deadline_ms"`
+	ListenedSeconds  float64 `json:"listened_seconds"`
+	// Lateness against the deadline: "server" uses the message's created_at,
+	// "local" the time it reached the shopper; both against the server's
+	// opened_at (greeting) or the shopper message's created_at (holding).
+	Greeting rulesLateness `json:"auto_greeting"`
+	Holding  rulesLateness `json:"holding_reply"`
+	// Conversations with no turn start (the shopper's own message never came
+	// back), so no holding deadline.
+	NoTurnStart  int              `json:"no_turn_start"`
+	OtherAutos   int              `json:"other_auto_messages"`
+	Reassigned   int64            `json:"reassigned"`
+	Breaches     map[string]int64 `json:"breaches_seen_by_agents"`
+	Dropped      int64            `json:"dropped"`
+	Failures     map[string]int64 `json:"failures"`
+	Errors       map[string]int64 `json:"errors"`
+	Closed       int              `json:"closed"`
+	ShopperSends dirResult        `json:"shopper_messages"`
+}
+
+// rulesLateness is one rule's automatic messages.
+type rulesLateness struct {
+	Arrived    int     `json:"arrived"`
+	Missing    int     `json:"missing"`
+	Duplicated int     `json:"duplicated"` // conversations that got it more than once
+	Server     Summary `json:"lateness_server"`
+	Local      Summary `json:"lateness_local"`
+}
+
+func runRules(ctx context.Context, r *run, res *result) error {
+	cfg := r.cfg
+	out := &rulesResult{Conversations: cfg.Conversations, Agents: cfg.Agents, AgentCapacity: cfg.AgentCapacity}
+	res.Rules = out
+	defer r.teardown()
+	sc, err := r.api.config(ctx)
+	if err != nil {
+		return err
+	}
+	plan := &rulesPlan{
+		autoGreetAfter: time.Duration(sc.AutoGreetAfterMs) * time.Millisecond,
+		firstResponse:  time.Duration(sc.FirstResponseDeadlineMs) * time.Millisecond,
+		reassign:       time.Duration(sc.ReassignDeadlineMs) * time.Millisecond,
+	}
+	out.AutoGreetAfterMs, out.FirstResponseMs, out.ReassignMs = sc.AutoGreetAfterMs, sc.FirstResponseDeadlineMs, sc.ReassignDeadlineMs
+	if err := r.prepareAgents(ctx, true, res); err != nil {
+		return err
+	}
+	r.rules = plan
+
+	pctx, stopProgress := context.WithCancel(ctx)
+	defer stopProgress()
+	progress(pctx, r.stderr, cfg.Progress, func(time.Duration) string {
+		g, h := r.st.count2("greeting", "holding")
+		return fmt.Sprintf("rules: open %d/%d failed %d | auto greetings %d holding replies %d | reassigned %d",
+			r.st.opened.Load(), cfg.Conversations, r.st.failed.Load(), g, h, r.st.reassigned.Load())
+	})
+	t0 := time.Now()
+	setup, cancel := context.WithTimeout(ctx, cfg.SetupTimeout)
+	r.openShoppers(setup, cfg.Conversations)
+	waitFor(setup, func() bool { return r.st.opened.Load()+r.st.failed.Load() >= int64(cfg.Conversations) })
+	cancel()
+	r.failUnsettled()
+
+	// Listen until the last deadline has passed by --drain (to see
+	// duplicates), within --duration of the start.
+	last := time.Now()
+	if l := r.st.lastOpened.Load(); l > 0 {
+		last = time.Unix(0, l)
+	}
+	until := last.Add(max(plan.autoGreetAfter, plan.firstResponse+time.Second) + cfg.Drain)
+	if capAt := t0.Add(cfg.Duration); until.After(capAt) {
+		res.warn(fmt.Sprintf("--duration %v ends the run before the last deadline plus --drain", cfg.Duration))
+		until = capAt
+	}
+	if until.Sub(t0) > plan.reassign {
+		res.warn(fmt.Sprintf("the run lasts %v, past the reassign deadline %v: expect reassignments", until.Sub(t0).Round(time.Second), plan.reassign))
+	}
+	sleepCtx(ctx, time.Until(until))
+	out.ListenedSeconds = time.Since(t0).Seconds()
+	stopProgress()
+
+	convs := r.readyConversations(func(*conv) bool { return true })
+	out.Opened = len(convs)
+	r.judge(convs, out)
+	out.Reassigned = r.st.reassigned.Load()
+	out.Breaches = r.st.snapshot(r.st.breaches)
+	out.Dropped = r.st.dropped.Load()
+	out.Failures = r.st.snapshot(r.st.failures)
+	out.Errors = r.st.snapshot(r.st.errors)
+	out.ShopperSends = r.st.s2a.result()
+	if cfg.CloseAtEnd {
+		out.Closed, _ = r.closeConversations(30 * time.Second)
+	}
+	return nil
+}
+
+// judge measures every conversation's automatic messages against their
+// deadlines.
+func (r *run) judge(convs []*conv, out *rulesResult) {
+	var gs, gl, hs, hl Sample
+	rate := func(l *rulesLateness, got []arrival, due time.Time, server, local *Sample) {
+		if len(got) == 0 {
+			l.Missing++
+			return
+		}
+		l.Arrived++
+		if len(got) > 1 {
+			l.Duplicated++
+		}
+		server.Add(got[0].created.Sub(due))
+		local.Add(got[0].received.Sub(due))
+	}
+	for _, c := range convs {
+		c.mu.Lock()
+		rate(&out.Greeting, c.greets, c.openedAt.Add(r.rules.autoGreetAfter), &gs, &gl)
+		if c.turnStart.IsZero() {
+			out.NoTurnStart++
+			if len(c.holds) == 0 {
+				out.Holding.Missing++
+			}
+		} else {
+			rate(&out.Holding, c.holds, c.turnStart.Add(r.rules.firstResponse), &hs, &hl)
+		}
+		out.OtherAutos += c.otherAutos
+		c.mu.Unlock()
+	}
+	out.Greeting.Server, out.Greeting.Local = gs.Summary(), gl.Summary()
+	out.Holding.Server, out.Holding.Local = hs.Summary(), hl.Summary()
+}
