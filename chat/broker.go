@@ -43,10 +43,11 @@ const (
 // A packet is what travels through the broker: a frame plus what a session
 // writer needs to keep message order without parsing JSON.
 type packet struct {
-	kind  packetKind
-	conv  string
-	seq   int64
-	frame []byte
+	kind   packetKind
+	origin string // the publishing instance, which delivered locally already
+	conv   string
+	seq    int64
+	frame  []byte
 }
 
 type packetKind byte
@@ -65,9 +66,11 @@ const (
 var errBadPacket = errors.New("chat: malformed broker packet")
 
 func (p packet) marshal() []byte {
-	b := make([]byte, 0, 1+binary.MaxVarintLen64*2+len(p.conv)+len(p.frame))
+	b := make([]byte, 0, 1+binary.MaxVarintLen64*3+len(p.origin)+len(p.conv)+len(p.frame))
 	b = append(b, byte(p.kind))
 	b = binary.AppendUvarint(b, uint64(p.seq))
+	b = binary.AppendUvarint(b, uint64(len(p.origin)))
+	b = append(b, p.origin...)
 	b = binary.AppendUvarint(b, uint64(len(p.conv)))
 	b = append(b, p.conv...)
 	return append(b, p.frame...)
@@ -84,11 +87,15 @@ func unmarshalPacket(b []byte) (packet, error) {
 		return packet{}, errBadPacket
 	}
 	b = b[n:]
-	l, n := binary.Uvarint(b)
-	if n <= 0 || uint64(len(b)-n) < l {
-		return packet{}, errBadPacket
+	var field [2]string
+	for i := range field {
+		l, n := binary.Uvarint(b)
+		if n <= 0 || uint64(len(b)-n) < l {
+			return packet{}, errBadPacket
+		}
+		b = b[n:]
+		field[i], b = string(b[:l]), b[l:]
 	}
-	b = b[n:]
-	p.seq, p.conv, p.frame = int64(seq), string(b[:l]), b[l:]
+	p.seq, p.origin, p.conv, p.frame = int64(seq), field[0], field[1], b
 	return p, nil
 }

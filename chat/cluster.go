@@ -15,6 +15,30 @@ type control struct {
 	Instance string        `json:"instance"`
 	Event    *controlEvent `json:"event,omitempty"`
 	Shoppers *int          `json:"shoppers,omitempty"`
+	// Resync names conversations whose frames the sender could not
+	// publish: sessions that follow them catch up from the store.
+	Resync []string `json:"resync,omitempty"`
+}
+
+// missed notes a conversation whose frame the broker did not take.
+func (h *Hub) missed(convID string) {
+	if convID == "" {
+		return
+	}
+	h.missMu.Lock()
+	h.misses[convID] = true
+	h.missMu.Unlock()
+}
+
+// resync has every local session that follows one of convs catch up.
+func (h *Hub) resync(convs []string) {
+	h.sessMu.Lock()
+	defer h.sessMu.Unlock()
+	for s := range h.sessions {
+		for _, c := range convs {
+			s.queue(item{sync: true, p: packet{conv: c, seq: -1}})
+		}
+	}
 }
 
 type controlEvent struct {
@@ -52,6 +76,9 @@ func (h *Hub) onControl(payload []byte) {
 		e.Elapsed = time.Duration(c.Event.ElapsedMs) * time.Millisecond
 		e.At = time.UnixMilli(c.Event.AtMs).UTC()
 		h.stats.record(e, h.cfg.Rules)
+	}
+	if len(c.Resync) > 0 {
+		h.resync(c.Resync)
 	}
 	if c.Shoppers != nil {
 		h.stats.peerShoppers(c.Instance, *c.Shoppers, h.clock.Now())

@@ -52,7 +52,7 @@ func (h *Hub) change(ctx context.Context, id string, m mutation, stored func(sto
 		h.metrics.messages.WithLabelValues(msg.Author.Kind).Inc()
 		h.publish(packet{kind: pkMessage, conv: c.ID, seq: msg.Seq, frame: encodeMessageNew(msg)}, h.audience(c)...)
 	}
-	reassign := h.carryOut(c, effects)
+	reassign := h.carryOut(c, effects, now)
 	h.sched.Arm(c.ID, c.Timers.Next())
 	return ch, reassign, nil
 }
@@ -66,9 +66,10 @@ func (h *Hub) audience(c store.Conversation) []string {
 	return chans
 }
 
-// staff is every channel that sees a conversation's timers.
+// staff is every channel that sees a conversation's timers. (Watchers are
+// supervisors: the supervisor channel reaches them.)
 func (h *Hub) staff(c store.Conversation) []string {
-	chans := []string{supervisorChannel, watchChannel(c.ID)}
+	chans := []string{supervisorChannel}
 	if c.AgentID != "" {
 		chans = append(chans, agentChannel(c.AgentID))
 	}
@@ -160,6 +161,7 @@ func (h *Hub) release(ctx context.Context, agentID string) {
 	if err := h.dir.Release(ctx, agentID, h.clock.Now()); err != nil {
 		h.log.Error("load not released", zap.String("agent_id", agentID), zap.Error(err))
 	}
+	h.agentChanged(agentID)
 }
 
 // scriptVars are the values a script's placeholders take in a conversation;
@@ -210,7 +212,7 @@ func (h *Hub) recordAll(ctx context.Context, c store.Conversation, effects []rul
 
 // carryOut pushes timer effects to the agent and the supervisors. It
 // reports whether the conversation is due for reassignment.
-func (h *Hub) carryOut(c store.Conversation, effects []rules.Effect) (reassign bool) {
+func (h *Hub) carryOut(c store.Conversation, effects []rules.Effect, now time.Time) (reassign bool) {
 	for _, e := range effects {
 		switch e.Kind {
 		case rules.Started:
@@ -222,7 +224,7 @@ func (h *Hub) carryOut(c store.Conversation, effects []rules.Effect) (reassign b
 				reassign = true
 				continue
 			}
-			h.publishFrame(TypeRuleBreached, c.ID, breachBody{Rule: string(e.Rule), ElapsedMs: e.Elapsed.Milliseconds(), Action: string(e.Action)}, h.staff(c)...)
+			h.publishFrame(TypeRuleBreached, c.ID, breachBody{Rule: string(e.Rule), ElapsedMs: e.Elapsed.Milliseconds(), Action: string(e.Action), At: store.At(now)}, h.staff(c)...)
 		}
 	}
 	return reassign
@@ -396,9 +398,10 @@ func (h *Hub) announceAssigned(c store.Conversation) {
 	ref := h.agentRef(c.AgentID)
 	body := assignedBody{Conversation: h.view(c), Agent: ref}
 	frame := encode(TypeAssigned, c.ID, "", body)
-	h.publish(packet{kind: pkPlain, conv: c.ID, frame: frame}, visitorChannel(c.VisitorID), supervisorChannel, watchChannel(c.ID))
+	h.publish(packet{kind: pkPlain, conv: c.ID, frame: frame}, visitorChannel(c.VisitorID), supervisorChannel)
 	h.publish(packet{kind: pkMark, conv: c.ID, seq: c.LastSeq, frame: frame}, agentChannel(c.AgentID))
 	h.timersFor(c, agentChannel(c.AgentID))
+	h.agentChanged(c.AgentID) // its load went up
 }
 
 func (h *Hub) agentRef(id string) agentRef {
@@ -477,7 +480,7 @@ func (h *Hub) handTo(ctx context.Context, convID, agentID string, why rules.Acti
 		}
 		h.record(ctx, c, e, "breached", now)
 		h.publishFrame(TypeRuleBreached, c.ID, breachBody{Rule: string(e.Rule), ElapsedMs: e.Elapsed.Milliseconds(), Action: string(e.Action), FromAgent: &fromRef, ToAgent: &toRef, At: store.At(now)},
-			agentChannel(from), agentChannel(agentID), supervisorChannel, watchChannel(c.ID))
+			agentChannel(from), agentChannel(agentID), supervisorChannel)
 	}
 	h.log.Info("conversation assigned", zap.String("conversation_id", c.ID), zap.String("agent_id", agentID), zap.String("from_agent_id", from))
 	h.announceAssigned(c)
@@ -574,7 +577,7 @@ func (h *Hub) closeConversation(ctx context.Context, convID, outcome string, all
 	}
 	h.stats.forget(c.ID)
 	h.log.Info("conversation closed", zap.String("conversation_id", c.ID), zap.String("agent_id", c.AgentID), zap.String("outcome", outcome))
-	chans := []string{visitorChannel(c.VisitorID), supervisorChannel, watchChannel(c.ID)}
+	chans := []string{visitorChannel(c.VisitorID), supervisorChannel}
 	if c.AgentID != "" {
 		chans = append(chans, agentChannel(c.AgentID))
 	}

@@ -336,7 +336,7 @@ func onContextSet(h *Hub, ctx context.Context, s *Session, f inFrame) error {
 	if c.State == store.Closed {
 		return nil
 	}
-	chans := []string{supervisorChannel, watchChannel(c.ID)}
+	chans := []string{supervisorChannel}
 	if c.AgentID != "" {
 		chans = append(chans, agentChannel(c.AgentID))
 	}

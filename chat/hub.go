@@ -95,6 +95,10 @@ type Hub struct {
 	quit    chan struct{}
 	due     chan string
 	closing atomic.Bool
+	single  bool // the broker is in memory: no other instance to tell
+
+	missMu sync.Mutex
+	misses map[string]bool // conversations whose frames the broker lost
 }
 
 // ErrShuttingDown refuses new sessions while the hub stops.
@@ -137,6 +141,8 @@ func NewHub(cfg Config, d Deps) *Hub {
 		quit:     make(chan struct{}),
 		due:      make(chan string, 4096),
 	}
+	_, h.single = d.Broker.(*MemoryBroker)
+	h.misses = make(map[string]bool)
 	h.sched = newScheduler(h.clock, h.onDue)
 	return h
 }
@@ -330,6 +336,14 @@ func (h *Hub) deliver(channel string, payload []byte) {
 		h.log.Error("dropped a malformed broker payload", zap.String("channel", channel), zap.Error(err))
 		return
 	}
+	if p.origin == h.cfg.Instance {
+		return // delivered here when it was published
+	}
+	h.deliverLocal(channel, p)
+}
+
+// deliverLocal queues a packet for this instance's sessions on a channel.
+func (h *Hub) deliverLocal(channel string, p packet) {
 	now := h.clock.Now()
 	h.subsMu.RLock()
 	for s := range h.subs[channel] {
@@ -338,9 +352,20 @@ func (h *Hub) deliver(channel string, payload []byte) {
 	h.subsMu.RUnlock()
 }
 
-// resubscribed brings the sessions of re-established channels up to date:
-// anything published while the broker was away is read from the store.
+// resubscribed brings the sessions of re-established channels up to date
+// (anything published while the broker was away is read from the store),
+// and asks the other instances to catch up what this one could not send.
 func (h *Hub) resubscribed(channels []string) {
+	h.missMu.Lock()
+	missed := make([]string, 0, len(h.misses))
+	for c := range h.misses {
+		missed = append(missed, c)
+	}
+	clear(h.misses)
+	h.missMu.Unlock()
+	if len(missed) > 0 {
+		h.sendControl(control{Resync: missed})
+	}
 	h.subsMu.RLock()
 	seen := map[*Session]bool{}
 	for _, c := range channels {
@@ -354,15 +379,23 @@ func (h *Hub) resubscribed(channels []string) {
 	}
 }
 
-// publish sends a packet to channels through the broker.
+// publish delivers a packet to this instance's sessions on channels at
+// once, and to the other instances through the broker. What the broker
+// could not carry is noted, and the other instances catch up from the store
+// when it is back.
 func (h *Hub) publish(p packet, channels ...string) {
+	for _, c := range channels {
+		h.deliverLocal(c, p)
+	}
+	if h.single {
+		return
+	}
+	p.origin = h.cfg.Instance
 	payload := p.marshal()
 	for _, c := range channels {
-		if c == "" {
-			continue
-		}
 		if err := h.broker.Publish(context.Background(), c, payload); err != nil {
-			h.log.Error("publish failed", zap.String("channel", c), zap.String("conversation_id", p.conv), zap.Error(err))
+			h.missed(p.conv)
+			h.log.Warn("publish failed", zap.String("channel", c), zap.String("conversation_id", p.conv), zap.Error(err))
 		}
 	}
 }

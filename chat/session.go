@@ -355,6 +355,12 @@ func (s *Session) catchUp(conv string, after int64) error {
 		return nil
 	}
 	t := s.tracks[conv]
+	if after < 0 { // catch up from what this session has seen, if it follows conv
+		if t == nil {
+			return nil
+		}
+		return s.sendStored(conv, t.seen, 0)
+	}
 	if t == nil {
 		t = &track{base: after, seen: after}
 		s.tracks[conv] = t

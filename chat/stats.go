@@ -258,10 +258,12 @@ func (h *Hub) statsLoop() {
 		case <-tick:
 			h.shareSessions(h.Sessions()[RoleShopper])
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			// Every instance computes the cluster's figures itself, from
+			// shared state and the others' notes, for its own supervisors.
 			if s, changed := h.currentStats(ctx); changed {
-				h.publishFrame(TypeStatsUpdated, "", struct {
+				h.deliverLocal(supervisorChannel, packet{frame: encode(TypeStatsUpdated, "", "", struct {
 					Stats Stats `json:"stats"`
-				}{s}, supervisorChannel)
+				}{s})})
 			}
 			cancel()
 			arm()

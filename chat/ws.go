@@ -44,8 +44,7 @@ func (h *Hub) ServeShopper(c echo.Context) error {
 	}
 	s := newSession(h, conn, uuid.NewString(), RoleShopper, h.log.Named("shopper"))
 	s.name = clip(q.Get("name"), 80)
-	s.locale = scripts.MatchLocale(q.Get("locale"))
-	if q.Get("locale") == "" {
+	if s.locale = scripts.MatchLocale(q.Get("locale")); s.locale == "" {
 		s.locale = h.cfg.DefaultLocale
 	}
 	s.topic = clip(q.Get("topic"), 40)
