@@ -82,10 +82,12 @@ func (h *Hub) staff(c store.Conversation) []string {
 // automatic message is due.
 func (h *Hub) autoMessages(c *store.Conversation, effects []rules.Effect, place *lazyPlace) []store.Message {
 	var out []store.Message
+	greeted := false
 	for _, e := range effects {
-		if e.Kind != rules.Breached {
-			continue
+		if e.Kind != rules.Breached || (e.Action == rules.HoldingReply && greeted) {
+			continue // the greeting just sent answers the turn as well
 		}
+		greeted = greeted || e.Action == rules.AutoGreeting
 		var category, kind string
 		switch {
 		case e.Action == rules.AutoGreeting && c.State == store.Queued && place.online():
@@ -363,6 +365,9 @@ func (h *Hub) open(ctx context.Context, p openParams) (store.Conversation, error
 	if ok {
 		c.State, c.AgentID, c.AssignedAt = store.Assigned, agentID, store.At(now)
 	}
+	// The greeting timer is stored with the conversation, before anyone
+	// hears of it: an agent who answers at once meets it.
+	opened := c.Timers.On(h.cfg.Rules, rules.Event{Kind: rules.Opened, At: now, Queued: !ok})
 	if err := h.store.CreateConversation(ctx, c); err != nil {
 		if ok {
 			h.release(ctx, agentID)
@@ -382,8 +387,13 @@ func (h *Hub) open(ctx context.Context, p openParams) (store.Conversation, error
 		h.tellQueue()
 	}
 	h.publishFrame(TypeConvUpdated, c.ID, convBody{h.view(c)}, supervisorChannel)
+	// Now carry out what opening started: the timer frames and, with
+	// nobody free, the greeting at once.
 	ch, _, err := h.change(ctx, c.ID, func(c *store.Conversation, now time.Time) ([]store.Message, []rules.Effect, error) {
-		return nil, c.Timers.On(h.cfg.Rules, rules.Event{Kind: rules.Opened, At: now, Queued: c.State == store.Queued}), nil
+		if len(opened) == 1 && !c.Timers.GreetingRunning() {
+			return nil, nil, nil // an agent greeted already: the timer is over
+		}
+		return nil, opened, nil
 	}, nil)
 	if err != nil {
 		return c, err

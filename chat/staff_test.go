@@ -163,6 +163,7 @@ func TestTimersSurviveRestart(t *testing.T) {
 	ag := e.agent("agent", token)
 	_, _, conv := e.shopper("Ann")
 	ag.expect("conversation.assigned")
+	ag.expect("timer.started") // the greeting timer is stored
 	e.clock.Advance(5 * time.Second)
 	e.stop()
 

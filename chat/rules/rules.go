@@ -163,11 +163,14 @@ func (s *State) open(c Config, ev Event) []Effect {
 
 func (s *State) tick(c Config, now time.Time) []Effect {
 	var out []Effect
-	if s.GreetingRunning() && !now.Before(s.GreetingAutoAt) {
+	holdingDue := s.TurnRunning() && !s.TurnHeld && !now.Before(s.TurnDeadline)
+	// A shopper who wrote before anyone greeted them is greeted when the
+	// holding reply falls due: one automatic message answers both rules.
+	if s.GreetingRunning() && (!now.Before(s.GreetingAutoAt) || holdingDue) {
 		out = append(out, Effect{Kind: Breached, Rule: Greeting, Elapsed: now.Sub(s.GreetingStarted), Action: AutoGreeting})
 		s.stopGreeting()
 	}
-	if s.TurnRunning() && !s.TurnHeld && !now.Before(s.TurnDeadline) {
+	if holdingDue {
 		out = append(out, Effect{Kind: Breached, Rule: FirstResponse, Elapsed: now.Sub(s.TurnStarted), Action: HoldingReply})
 		s.TurnHeld = true
 	}
