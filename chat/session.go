@@ -78,7 +78,7 @@ type Session struct {
 	hub  *Hub
 	conn *websocket.Conn
 	log  *zap.Logger
-	send chan item
+	out  outbox
 
 	done      chan struct{}
 	readDone  chan struct{} // closed when readLoop returns
@@ -97,7 +97,7 @@ type Session struct {
 func newSession(h *Hub, conn *websocket.Conn, id string, role Role, log *zap.Logger) *Session {
 	return &Session{
 		ID: id, Role: role, hub: h, conn: conn, log: log,
-		send:     make(chan item, h.cfg.SendQueue),
+		out:      newOutbox(h.cfg.SendQueue),
 		done:     make(chan struct{}),
 		readDone: make(chan struct{}),
 		channels: make(map[string]bool),
@@ -114,9 +114,7 @@ func (s *Session) queue(it item) {
 		return
 	default:
 	}
-	select {
-	case s.send <- it:
-	default:
+	if !s.out.push(it) {
 		s.close(ClosedSlowConsumer, websocket.ClosePolicyViolation, "slow consumer")
 	}
 }
@@ -233,17 +231,22 @@ func (s *Session) writeLoop() {
 		ticker.Stop()
 		s.conn.Close()
 	}()
+	var batch []item
 	for {
 		select {
-		case it := <-s.send:
-			if err := s.write(it); err != nil {
-				if errors.Is(err, errSyncFailed) {
-					s.close(ClosedSyncFailed, websocket.CloseInternalServerErr, "could not catch up, reconnect")
-				} else {
-					s.close(ClosedWriteError, websocket.CloseNormalClosure, "")
+		case <-s.out.wake:
+			batch = s.out.take(batch)
+			for i, it := range batch {
+				if err := s.write(it); err != nil {
+					if errors.Is(err, errSyncFailed) {
+						s.close(ClosedSyncFailed, websocket.CloseInternalServerErr, "could not catch up, reconnect")
+					} else {
+						s.close(ClosedWriteError, websocket.CloseNormalClosure, "")
+					}
+					s.writeClose()
+					return
 				}
-				s.writeClose()
-				return
+				batch[i] = item{} // let the frame go
 			}
 		case <-ticker.C:
 			s.conn.SetWriteDeadline(time.Now().Add(writeWait))
@@ -264,13 +267,8 @@ func (s *Session) flush() {
 	if s.reason == ClosedSlowConsumer {
 		return
 	}
-	for {
-		select {
-		case it := <-s.send:
-			if s.write(it) != nil {
-				return
-			}
-		default:
+	for _, it := range s.out.take(nil) {
+		if s.write(it) != nil {
 			return
 		}
 	}
