@@ -138,7 +138,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.SupervisorPassword, "supervisor-password", "", "relay, rules: its password")
 	fs.StringVar(&c.AgentPassword, "agent-password", "load-agent-password", "password of the load agents (set when they are created)")
 	fs.StringVar(&c.AgentPrefix, "agent-prefix", "load-agent", "load agents are <prefix>-N@load.local; give each generator process its own")
-	fs.IntVar(&c.Agents, "agents", 0, "load agents (0: relay: rate/8 so each stays under the rate limit; rules: one per 20 conversations)")
+	fs.IntVar(&c.Agents, "agents", 0, "load agents (0: relay: rate/8 so each stays under the rate limit; rules: one per 20 conversations; idle: none, every conversation queues)")
 	fs.IntVar(&c.AgentCapacity, "agent-capacity", 0, "capacity given to each load agent (0: its share of the conversations plus a quarter)")
 	fs.StringVar(&c.TokenFile, "token-file", "", "keep agent login tokens in this file between runs (skips a bcrypt login per agent)")
 	fs.StringVar(&c.JSONPath, "json", "", `write the result as JSON to this file ("-": stdout, instead of the table)`)
@@ -206,7 +206,10 @@ func (c *config) check() error {
 		if c.Sessions < 1 {
 			return bad("--sessions must be at least 1")
 		}
-		return nil
+		if c.Agents == 0 {
+			return nil // every conversation waits in the queue
+		}
+		c.Conversations = c.Sessions
 	case modeRelay:
 		if c.Rate <= 0 {
 			return bad("--rate must be positive")

@@ -37,6 +37,13 @@ func TestParseFlags(t *testing.T) {
 				t.Errorf("got %d sessions for %v", c.Sessions, c.Duration)
 			}
 		}},
+		{name: "idle with agents needs the supervisor", args: []string{"idle", "--agents", "2"}, wantErr: ErrUsage},
+		{name: "idle with agents", args: append([]string{"idle", "--sessions", "19000", "--agents", "2"}, sup...), check: func(t *testing.T, c config) {
+			if c.Agents != 2 || c.AgentCapacity != maxCapacity || c.Conversations != 19000 {
+				t.Errorf("agents %d capacity %d conversations %d", c.Agents, c.AgentCapacity, c.Conversations)
+			}
+		}},
+		{name: "idle with too few agents", args: append([]string{"idle", "--sessions", "19000", "--agents", "1"}, sup...), wantErr: ErrUsage},
 		{name: "idle zero sessions", args: []string{"idle", "--sessions", "0"}, wantErr: ErrUsage},
 		{name: "urls repeated and comma-separated", args: []string{"idle", "--url", "http://a:1,ws://b:2", "--url", "c:3"}, check: func(t *testing.T, c config) {
 			var got []string

@@ -9,6 +9,7 @@ import (
 // idleResult is what an idle run found.
 type idleResult struct {
 	Sessions       int              `json:"sessions"`
+	Agents         int              `json:"agents"` // silent agents online (0: every conversation queued)
 	Opened         int64            `json:"opened"`
 	Failed         int64            `json:"failed"`
 	Failures       map[string]int64 `json:"failures"`
@@ -16,10 +17,14 @@ type idleResult struct {
 	ConnectRate    float64          `json:"connect_rate"`    // sessions opened a second over that time
 	ConnectLatency Summary          `json:"connect_latency"` // dial to conversation.opened, per session
 	HeldSeconds    float64          `json:"held_seconds"`
-	Dropped        int64            `json:"dropped"` // sessions that ended while held
-	Queued         int64            `json:"queued_frames"`
-	AutoMessages   map[string]int64 `json:"auto_messages"`
-	Memory         *memoryResult    `json:"memory,omitempty"`
+	Dropped        int64            `json:"dropped"`     // sessions that ended after opening
+	OpenAtEnd      int64            `json:"open_at_end"` // opened minus dropped at the end of the hold
+	// The servers' CPU time from the first dial to the last
+	// conversation.opened (with --server-pid).
+	ConnectCPUSeconds float64          `json:"connect_cpu_seconds,omitempty"`
+	Queued            int64            `json:"queued_frames"`
+	AutoMessages      map[string]int64 `json:"auto_messages"`
+	Memory            *memoryResult    `json:"memory,omitempty"`
 }
 
 // memoryResult is the servers' memory, with --server-pid.
@@ -28,7 +33,7 @@ type memoryResult struct {
 	ConnectedRSS int64 `json:"connected_rss_bytes"` // when the last session opened
 	SettledRSS   int64 `json:"settled_rss_bytes"`   // --settle later
 	EndRSS       int64 `json:"end_rss_bytes"`       // at the end of the hold
-	// Per open session: (RSS - baseline) / opened.
+	// Per session open at the time: (RSS - baseline) / (opened - dropped).
 	PerSessionConnected float64 `json:"rss_per_session_connected_bytes"`
 	PerSessionSettled   float64 `json:"rss_per_session_settled_bytes"`
 	PerSessionEnd       float64 `json:"rss_per_session_end_bytes"`
@@ -45,8 +50,15 @@ type memoryResult struct {
 
 func runIdle(ctx context.Context, r *run, res *result) error {
 	cfg := r.cfg
-	out := &idleResult{Sessions: cfg.Sessions}
+	out := &idleResult{Sessions: cfg.Sessions, Agents: cfg.Agents}
 	res.Idle = out
+	if cfg.Agents > 0 {
+		// Silent agents online: conversations are assigned, not queued.
+		if err := r.prepareAgents(ctx, true, res); err != nil {
+			r.teardown()
+			return err
+		}
+	}
 	var mem *memoryResult
 	var base procSample
 	var baseMetrics map[string]float64
@@ -76,6 +88,7 @@ func runIdle(ctx context.Context, r *run, res *result) error {
 	})
 
 	t0 := time.Now()
+	cpu0 := base
 	setup, cancel := context.WithTimeout(ctx, cfg.SetupTimeout)
 	r.openShoppers(setup, cfg.Sessions)
 	waitFor(setup, func() bool { return r.st.opened.Load()+r.st.failed.Load() >= int64(cfg.Sessions) })
@@ -91,14 +104,16 @@ func runIdle(ctx context.Context, r *run, res *result) error {
 		out.ConnectRate = float64(out.Opened) / out.ConnectSeconds
 	}
 	out.ConnectLatency = r.st.connectLat.Summary()
+	open := func() float64 { return float64(r.st.opened.Load() - r.st.dropped.Load()) }
 	perSession := func(rss int64) float64 {
-		if out.Opened == 0 {
+		if open() <= 0 {
 			return 0
 		}
-		return float64(rss-mem.BaselineRSS) / float64(out.Opened)
+		return float64(rss-mem.BaselineRSS) / open()
 	}
 	if mem != nil {
 		if s, err := readProcs(cfg.ServerPIDs); err == nil {
+			out.ConnectCPUSeconds = (s.CPU - cpu0.CPU).Seconds()
 			mem.ConnectedRSS = s.RSS
 			mem.PerSessionConnected = perSession(s.RSS)
 		}
@@ -113,10 +128,10 @@ func runIdle(ctx context.Context, r *run, res *result) error {
 		if m, err := scrapeMetrics(ctx, cfg.URLs); err == nil && baseMetrics != nil {
 			mem.MetricsSettled = m
 			per := func(name string) float64 {
-				if out.Opened == 0 {
+				if open() <= 0 {
 					return 0
 				}
-				return (m[name] - baseMetrics[name]) / float64(out.Opened)
+				return (m[name] - baseMetrics[name]) / open()
 			}
 			mem.HeapPerSession = per("go_memstats_heap_inuse_bytes")
 			mem.StackPerSession = per("go_memstats_stack_inuse_bytes")
@@ -133,6 +148,7 @@ func runIdle(ctx context.Context, r *run, res *result) error {
 		}
 	}
 	out.Dropped = r.st.dropped.Load()
+	out.OpenAtEnd = r.st.opened.Load() - out.Dropped
 	out.Failed = r.st.failed.Load()
 	out.Failures = r.st.snapshot(r.st.failures)
 	out.Queued = r.st.queued.Load()

@@ -85,8 +85,16 @@ func writeTable(res *result, w io.Writer) error {
 }
 
 func idleTable(r *idleResult, row func(string, string, ...any)) {
-	row("sessions", "%d opened of %d, %d failed, %d dropped while held %.0f s", r.Opened, r.Sessions, r.Failed, r.Dropped, r.HeldSeconds)
+	row("sessions", "%d opened of %d, %d failed, %d dropped after opening; %d open at the end of a %.0f s hold", r.Opened, r.Sessions, r.Failed, r.Dropped, r.OpenAtEnd, r.HeldSeconds)
 	row("connect rate", "%.0f sessions/s (%d in %.2f s)", r.ConnectRate, r.Opened, r.ConnectSeconds)
+	if r.Agents > 0 {
+		row("agents", "%d silent agents online: conversations are assigned", r.Agents)
+	} else {
+		row("agents", "none online: every conversation waits in the queue")
+	}
+	if r.ConnectCPUSeconds > 0 {
+		row("server CPU to connect", "%.2f s (%.2f ms per session)", r.ConnectCPUSeconds, 1000*r.ConnectCPUSeconds/float64(max(r.Opened, 1)))
+	}
 	row("connect latency", "%s", latencyText(r.ConnectLatency))
 	if len(r.Failures) > 0 {
 		row("failures", "%s", counts(r.Failures))
