@@ -139,9 +139,12 @@ func (d *RedisDirectory) Start(ctx context.Context, onGone func(orphans []string
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), heartbeatEvery)
 			err := d.heartbeat(ctx)
-			var orphans []string
+			var (
+				reaped  int
+				orphans []string
+			)
 			if err == nil {
-				orphans, err = d.reap(ctx)
+				reaped, orphans, err = d.reap(ctx)
 			}
 			cancel()
 			switch {
@@ -153,7 +156,7 @@ func (d *RedisDirectory) Start(ctx context.Context, onGone func(orphans []string
 				d.log.Info("cluster directory back")
 				onBack()
 			}
-			if len(orphans) > 0 {
+			if reaped > 0 {
 				onGone(orphans)
 			}
 		}
@@ -166,25 +169,28 @@ func (d *RedisDirectory) heartbeat(ctx context.Context) error {
 }
 
 // reap removes instances whose lease ran out; the instance that removes one
-// forgets its consoles and returns the agents left with none.
-func (d *RedisDirectory) reap(ctx context.Context) ([]string, error) {
+// forgets its consoles, and returns how many it reaped and the agents whose
+// consoles went with them.
+func (d *RedisDirectory) reap(ctx context.Context) (int, []string, error) {
 	dead, err := d.rdb.ZRangeByScore(ctx, d.k("instances"), &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(ms(time.Now()), 10)}).Result()
 	if err != nil || len(dead) == 0 {
-		return nil, err
+		return 0, nil, err
 	}
 	var orphans []string
+	reaped := 0
 	for _, inst := range dead {
 		n, err := d.rdb.ZRem(ctx, d.k("instances"), inst).Result()
 		if err != nil {
-			return orphans, err
+			return reaped, orphans, err
 		}
 		if n == 0 {
 			continue // another instance reaped it
 		}
+		reaped++
 		d.log.Warn("instance lease expired", zap.String("instance", inst))
 		sessions, err := d.rdb.HGetAll(ctx, d.k("sessions")).Result()
 		if err != nil {
-			return orphans, err
+			return reaped, orphans, err
 		}
 		for field := range sessions {
 			agentID, owner, _ := strings.Cut(field, "|")
@@ -194,7 +200,7 @@ func (d *RedisDirectory) reap(ctx context.Context) ([]string, error) {
 			}
 		}
 	}
-	return orphans, nil
+	return reaped, orphans, nil
 }
 
 // Close gives up this instance's lease and stops the heartbeat; the

@@ -18,6 +18,7 @@ type config struct {
 	Addr           string
 	DataDir        string
 	Redis          string
+	RedisPrefix    string
 	Postgres       string
 	Rules          rules.Config
 	ReconnectGrace time.Duration
@@ -42,6 +43,7 @@ func defineFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.Addr, "addr", ":8080", "listen address")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of the embedded SQLite store")
 	fs.StringVar(&c.Redis, "redis", "", "Redis URL (redis://host:6379/0); none: in-memory broker, one instance")
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", "daogou:", "prefix of every Redis key and channel (instances that share it form one cluster)")
 	fs.StringVar(&c.Postgres, "postgres", "", "PostgreSQL URL; none: the embedded SQLite store")
 	fs.DurationVar(&c.Rules.GreetingDeadline, "greeting-deadline", hub.Rules.GreetingDeadline, "greet a new shopper within this")
 	fs.DurationVar(&c.Rules.AutoGreetMargin, "auto-greet-margin", hub.Rules.AutoGreetMargin, "the server greets this long before the greeting deadline (at most a fifth of it)")

@@ -94,8 +94,8 @@ func openCluster(c config, instance string, log *zap.Logger) (chat.Broker, chat.
 		return nil, nil, nil, fmt.Errorf("--redis: %w", err)
 	}
 	rdb := redis.NewClient(opts)
-	broker := chat.NewRedisBrokerClient(rdb, chat.DefaultRedisPrefix, log.Named("redis"))
-	dir := chat.NewRedisDirectory(rdb, chat.DefaultRedisPrefix, instance, log.Named("directory"))
+	broker := chat.NewRedisBrokerClient(rdb, c.RedisPrefix, log.Named("redis"))
+	dir := chat.NewRedisDirectory(rdb, c.RedisPrefix, instance, log.Named("directory"))
 	return broker, dir, func() { broker.Close(); rdb.Close() }, nil
 }
 
