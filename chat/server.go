@@ -25,6 +25,15 @@ func NewServer(h *Hub, web fs.FS) *echo.Echo {
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(h.metrics.Registry, promhttp.HandlerOpts{})))
 
 	api := e.Group("/api/v1")
+	if len(h.cfg.AllowedOrigins) > 0 {
+		// The widget on a shop's own origin reads the config and its
+		// transcript from here.
+		api.Use(middleware.CORSWithConfig(middleware.CORSConfig{
+			AllowOrigins: h.cfg.AllowedOrigins,
+			AllowHeaders: []string{echo.HeaderAuthorization, echo.HeaderContentType},
+			AllowMethods: []string{http.MethodGet, http.MethodPost, http.MethodPatch},
+		}))
+	}
 	api.POST("/login", h.apiLogin)
 	api.GET("/me", h.apiMe)
 	api.GET("/config", h.apiConfig)
