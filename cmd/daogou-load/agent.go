@@ -58,6 +58,16 @@ type job struct {
 
 func (a *agent) stop() { a.once.Do(func() { close(a.quit) }) }
 
+// down says the agent's session has ended (or the run is over).
+func (a *agent) down() bool {
+	select {
+	case <-a.quit:
+		return true
+	default:
+		return false
+	}
+}
+
 // provisionAgents creates (or reuses) the load agents with the capacity the
 // run needs and logs each in. Tokens kept in --token-file are reused while
 // the server still takes them.
@@ -220,7 +230,13 @@ func (a *agent) run(ctx context.Context) {
 	go a.writeLoop(ws)
 	err = readFrames(ws, a.onFrame)
 	a.ready()
+	a.stop()
 	if !r.stopping.Load() {
+		a.mu.Lock()
+		for c := range a.held {
+			c.dropped.Store(true)
+		}
+		a.mu.Unlock()
 		r.st.dropped.Add(1)
 		r.st.count(r.st.failures, "agent dropped during the run: "+failReason(err))
 		r.log.Error("agent session ended during the run", zap.String("email", a.email), zap.Error(err))
@@ -239,7 +255,7 @@ func (a *agent) onFrame(data []byte, at time.Time) {
 		if c == nil {
 			return
 		}
-		r.delivered(&r.st.s2a, &c.sLast, n, sentAt, at)
+		r.delivered(&r.st.s2a, &c.s, n, sentAt, at)
 		if !a.silent {
 			a.enqueue(job{c: c, kind: dirAgent})
 		}
@@ -320,17 +336,16 @@ func (a *agent) writeLoop(ws *websocket.Conn) {
 		}
 		switch j.kind {
 		case dirAgent:
-			n := j.c.aN.Add(1)
-			r.st.a2s.sent.Add(1)
-			buf = appendSend(buf[:0], j.c.id, dirAgent, n, time.Now().UnixNano(), r.cfg.MsgBytes)
+			n := r.sending(&r.st.a2s, &j.c.a)
+			buf = appendSend(buf[:0], j.c.id, j.c.idx, dirAgent, n, time.Now().UnixNano(), r.cfg.MsgBytes)
 		case dirGreeting:
-			buf = appendSend(buf[:0], j.c.id, dirGreeting, 1, time.Now().UnixNano(), r.cfg.MsgBytes)
+			buf = appendSend(buf[:0], j.c.id, j.c.idx, dirGreeting, 1, time.Now().UnixNano(), r.cfg.MsgBytes)
 		default:
 			buf = appendClose(buf[:0], j.c.id)
 		}
 		if err := writeFrame(ws, buf); err != nil {
 			if j.kind == dirAgent {
-				r.st.a2s.sendErr.Add(1)
+				r.sendFailed(&r.st.a2s, &j.c.a)
 			}
 			if !r.stopping.Load() {
 				r.log.Error("agent write failed", zap.String("email", a.email), zap.Error(err))
@@ -366,6 +381,9 @@ func (r *run) closeConversations(timeout time.Duration) (closed, total int) {
 	agents := r.agents
 	r.mu.Unlock()
 	for _, a := range agents {
+		if a.down() {
+			continue
+		}
 		a.mu.Lock()
 		var mine []*conv
 		for c := range a.held {

@@ -70,8 +70,9 @@ type config struct {
 	SupervisorPassword string
 	AgentPassword      string
 	AgentPrefix        string
-	Agents             int // 0: enough for the rate (relay) or 20 conversations each (rules)
-	AgentCapacity      int // 0: all conversations fit, with a quarter spare
+	Agents             int     // 0: enough for the rate (relay) or 20 conversations each (rules)
+	AgentRate          float64 // relay: answers a second asked of one agent, at most (sets the default of Agents)
+	AgentCapacity      int     // 0: all conversations fit, with a quarter spare
 	TokenFile          string
 
 	JSONPath   string // "-": stdout
@@ -138,7 +139,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.SupervisorPassword, "supervisor-password", "", "relay, rules: its password")
 	fs.StringVar(&c.AgentPassword, "agent-password", "load-agent-password", "password of the load agents (set when they are created)")
 	fs.StringVar(&c.AgentPrefix, "agent-prefix", "load-agent", "load agents are <prefix>-N@load.local; give each generator process its own")
-	fs.IntVar(&c.Agents, "agents", 0, "load agents (0: relay: rate/8 so each stays under the rate limit; rules: one per 20 conversations; idle: none, every conversation queues)")
+	fs.IntVar(&c.Agents, "agents", 0, "load agents (0: relay: rate/agent-rate; rules: one per 20 conversations; idle: none, every conversation queues)")
+	fs.Float64Var(&c.AgentRate, "agent-rate", 5, "relay: answers a second one agent sends, at most (the contract allows 10 frames a second per connection)")
 	fs.IntVar(&c.AgentCapacity, "agent-capacity", 0, "capacity given to each load agent (0: its share of the conversations plus a quarter)")
 	fs.StringVar(&c.TokenFile, "token-file", "", "keep agent login tokens in this file between runs (skips a bcrypt login per agent)")
 	fs.StringVar(&c.JSONPath, "json", "", `write the result as JSON to this file ("-": stdout, instead of the table)`)
@@ -240,9 +242,12 @@ func (c *config) sizeAgents() error {
 			return fmt.Errorf("%w: %.1f messages a second per shopper; use at least %d conversations for --rate %g",
 				ErrOverRateLimit, per, int(math.Ceil(c.Rate/maxConnRate)), c.Rate)
 		}
+		if c.AgentRate <= 0 || c.AgentRate > maxConnRate {
+			return fmt.Errorf("%w: --agent-rate is above 0 and at most %g", ErrOverRateLimit, maxConnRate)
+		}
 		need := int(math.Ceil(c.Rate / maxConnRate))
 		if c.Agents == 0 {
-			c.Agents = min(need, c.Conversations)
+			c.Agents = min(max(need, int(math.Ceil(c.Rate/c.AgentRate))), c.Conversations)
 		}
 		if c.Agents < need {
 			return fmt.Errorf("%w: %d agents would answer %.1f messages a second each; use at least %d",

@@ -70,7 +70,7 @@ func TestParseFlags(t *testing.T) {
 		{name: "bad server pid", args: []string{"idle", "--server-pid", "x"}, wantErr: ErrUsage},
 		{name: "relay needs the supervisor password", args: []string{"relay"}, wantErr: ErrUsage},
 		{name: "relay sizes its agents from the rate", args: append([]string{"relay", "--conversations", "5000", "--rate", "5000"}, sup...), check: func(t *testing.T, c config) {
-			if c.Agents != 625 || c.AgentCapacity != 11 || c.Duration != 10*time.Second {
+			if c.Agents != 1000 || c.AgentCapacity != 7 || c.Duration != 10*time.Second {
 				t.Errorf("agents %d capacity %d duration %v", c.Agents, c.AgentCapacity, c.Duration)
 			}
 		}},
@@ -79,6 +79,12 @@ func TestParseFlags(t *testing.T) {
 				t.Errorf("agents %d capacity %d", c.Agents, c.AgentCapacity)
 			}
 		}},
+		{name: "relay agents from --agent-rate", args: append([]string{"relay", "--conversations", "5000", "--rate", "5000", "--agent-rate", "8"}, sup...), check: func(t *testing.T, c config) {
+			if c.Agents != 625 || c.AgentCapacity != 11 {
+				t.Errorf("agents %d capacity %d", c.Agents, c.AgentCapacity)
+			}
+		}},
+		{name: "relay agent rate over the limit", args: append([]string{"relay", "--agent-rate", "9"}, sup...), wantErr: ErrOverRateLimit},
 		{name: "relay too fast per shopper", args: append([]string{"relay", "--conversations", "10", "--rate", "100"}, sup...), wantErr: ErrOverRateLimit},
 		{name: "relay too few agents", args: append([]string{"relay", "--conversations", "1000", "--rate", "1000", "--agents", "10"}, sup...), wantErr: ErrOverRateLimit},
 		{name: "relay warmup longer than the run", args: append([]string{"relay", "--duration", "2s", "--warmup", "3s"}, sup...), wantErr: ErrUsage},

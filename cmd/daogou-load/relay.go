@@ -41,22 +41,30 @@ type relayResult struct {
 
 // dirResult is one direction of a relay.
 type dirResult struct {
-	Sent       int64   `json:"sent"`
-	Acked      int64   `json:"acked"`
-	Delivered  int64   `json:"delivered"`
-	Duplicated int64   `json:"duplicated"`
-	Refused    int64   `json:"refused"` // answered with an error frame
-	SendErrors int64   `json:"send_errors"`
-	Lost       int64   `json:"lost"` // sent, not refused, never delivered
-	Latency    Summary `json:"latency"`
+	Sent       int64 `json:"sent"`
+	Acked      int64 `json:"acked"`
+	Delivered  int64 `json:"delivered"`
+	Duplicated int64 `json:"duplicated"`
+	Refused    int64 `json:"refused"` // answered with an error frame
+	SendErrors int64 `json:"send_errors"`
+	// Sent, not refused, never delivered: in conversations whose sessions
+	// lasted the run (lost), and in those where the server dropped one
+	// (undelivered).
+	Lost        int64   `json:"lost"`
+	Undelivered int64   `json:"undelivered_session_dropped"`
+	Latency     Summary `json:"latency"`
 }
 
-func (d *direction) result() dirResult {
+func (r *run) result(d *direction, pick func(c *conv) *convDir) dirResult {
+	lost, undelivered := r.tally(pick)
 	return dirResult{
 		Sent: d.sent.Load(), Acked: d.acked.Load(), Delivered: d.recv.Load(), Duplicated: d.dup.Load(),
-		Refused: d.refused.Load(), SendErrors: d.sendErr.Load(), Lost: d.lost(), Latency: d.lat.Summary(),
+		Refused: d.refused.Load(), SendErrors: d.sendErr.Load(), Lost: lost, Undelivered: undelivered, Latency: d.lat.Summary(),
 	}
 }
+
+func shopperSide(c *conv) *convDir { return &c.s }
+func agentSide(c *conv) *convDir   { return &c.a }
 
 // prepareAgents provisions and connects the load agents, and learns the
 // script categories. It warns about conversations left open by earlier
@@ -159,7 +167,7 @@ func runRelay(ctx context.Context, r *run, res *result) error {
 	out.SendSeconds = sentEnd.Sub(start).Seconds()
 	out.MeasuredSeconds = sentEnd.Sub(measureAt).Seconds()
 	out.AchievedRate = float64(r.st.s2a.sent.Load()) / out.SendSeconds
-	out.ShopperToAgent, out.AgentToShopper = r.st.s2a.result(), r.st.a2s.result()
+	out.ShopperToAgent, out.AgentToShopper = r.result(&r.st.s2a, shopperSide), r.result(&r.st.a2s, agentSide)
 	if out.MeasuredSeconds > 0 {
 		out.DeliveredPerSecond = float64(out.ShopperToAgent.Latency.Count+out.AgentToShopper.Latency.Count) / out.MeasuredSeconds
 	}
@@ -178,18 +186,19 @@ func runRelay(ctx context.Context, r *run, res *result) error {
 	return nil
 }
 
-// balanced says every message sent so far has been delivered or refused,
-// and no agent has an answer waiting.
+// balanced says every message sent so far in a conversation whose sessions
+// are up has been delivered or refused, and no live agent has an answer
+// waiting.
 func (r *run) balanced() bool {
-	for _, d := range []*direction{&r.st.s2a, &r.st.a2s} {
-		if d.lost() > 0 {
-			return false
-		}
+	s, _ := r.tally(shopperSide)
+	a, _ := r.tally(agentSide)
+	if s+a > 0 {
+		return false
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, a := range r.agents {
-		if len(a.out) > 0 {
+	for _, ag := range r.agents {
+		if !ag.down() && len(ag.out) > 0 {
 			return false
 		}
 	}
@@ -214,11 +223,10 @@ func (r *run) pace(ctx context.Context, convs []*conv, rate float64, start, end 
 		}
 		r.st.lag.Record(now.Sub(due))
 		c := convs[k%int64(len(convs))]
-		n := c.sN.Add(1)
-		r.st.s2a.sent.Add(1)
-		buf = appendSend(buf[:0], c.id, dirShopper, n, time.Now().UnixNano(), r.cfg.MsgBytes)
+		n := r.sending(&r.st.s2a, &c.s)
+		buf = appendSend(buf[:0], c.id, c.idx, dirShopper, n, time.Now().UnixNano(), r.cfg.MsgBytes)
 		if err := writeFrame(c.shopper.Load().ws.Load(), buf); err != nil {
-			r.st.s2a.sendErr.Add(1)
+			r.sendFailed(&r.st.s2a, &c.s)
 		}
 	}
 }
@@ -230,8 +238,8 @@ func (r *run) relayLine() func(time.Duration) string {
 	return func(time.Duration) string {
 		s, a := r.st.s2a.sent.Load(), r.st.a2s.sent.Load()
 		rs, ra := r.st.s2a.recv.Load(), r.st.a2s.recv.Load()
-		line := fmt.Sprintf("relay: shoppers open %d ready %d failed %d | s→a sent %d/s recv %d/s | a→s sent %d/s recv %d/s | lost so far s→a %d a→s %d",
-			r.st.opened.Load(), r.st.ready.Load(), r.st.failed.Load(), s-ps, rs-prs, a-pa, ra-pra, r.st.s2a.lost(), r.st.a2s.lost())
+		line := fmt.Sprintf("relay: shoppers open %d ready %d failed %d | s→a sent %d/s recv %d/s | a→s sent %d/s recv %d/s | in flight s→a %d a→s %d",
+			r.st.opened.Load(), r.st.ready.Load(), r.st.failed.Load(), s-ps, rs-prs, a-pa, ra-pra, r.st.s2a.inFlight(), r.st.a2s.inFlight())
 		ps, pa, prs, pra = s, a, rs, ra
 		return line
 	}

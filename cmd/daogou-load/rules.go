@@ -110,7 +110,7 @@ func runRules(ctx context.Context, r *run, res *result) error {
 	out.Dropped = r.st.dropped.Load()
 	out.Failures = r.st.snapshot(r.st.failures)
 	out.Errors = r.st.snapshot(r.st.errors)
-	out.ShopperSends = r.st.s2a.result()
+	out.ShopperSends = r.result(&r.st.s2a, shopperSide)
 	if cfg.CloseAtEnd {
 		out.Closed, _ = r.closeConversations(30 * time.Second)
 	}

@@ -68,6 +68,9 @@ func (s *shopper) run(ctx context.Context) {
 		return
 	}
 	if !r.stopping.Load() {
+		if c := s.conv.Load(); c != nil {
+			c.dropped.Store(true)
+		}
 		r.st.dropped.Add(1)
 		r.st.count(r.st.failures, "dropped during the run: "+failReason(err))
 	}
@@ -131,10 +134,9 @@ func (s *shopper) onOpened(data []byte, at time.Time) {
 	}
 	if r.rules != nil {
 		// The one shopper turn of a rules run starts now.
-		n := c.sN.Add(1)
-		r.st.s2a.sent.Add(1)
-		if err := writeFrame(s.ws.Load(), appendSend(nil, c.id, dirShopper, n, time.Now().UnixNano(), r.cfg.MsgBytes)); err != nil {
-			r.st.s2a.sendErr.Add(1)
+		n := r.sending(&r.st.s2a, &c.s)
+		if err := writeFrame(s.ws.Load(), appendSend(nil, c.id, c.idx, dirShopper, n, time.Now().UnixNano(), r.cfg.MsgBytes)); err != nil {
+			r.sendFailed(&r.st.s2a, &c.s)
 		}
 	}
 }
@@ -159,7 +161,7 @@ func (s *shopper) onMessage(data []byte, at time.Time) {
 	if dir, n, sentAt, ok := findMarker(data); ok {
 		switch dir {
 		case dirAgent:
-			r.delivered(&r.st.a2s, &c.aLast, n, sentAt, at)
+			r.delivered(&r.st.a2s, &c.a, n, sentAt, at)
 		case dirGreeting:
 			if !c.greeted.Swap(true) {
 				r.st.ready.Add(1)

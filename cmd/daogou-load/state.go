@@ -84,7 +84,9 @@ type direction struct {
 	lat                           Histogram
 }
 
-func (d *direction) lost() int64 {
+// inFlight is sent and neither delivered nor refused yet, all
+// conversations together.
+func (d *direction) inFlight() int64 {
 	return max(d.sent.Load()-d.recv.Load()-d.refused.Load()-d.sendErr.Load(), 0)
 }
 
@@ -121,13 +123,14 @@ func storeMax(v *atomic.Int64, x int64) {
 // agent's reader and writer, and the pacer.
 type conv struct {
 	id      string
+	idx     int // in the registry's list; frame ids carry it
 	shopper atomic.Pointer[shopper]
 
-	sN, aN       atomic.Int64 // numbers sent each way
-	sLast, aLast atomic.Int64 // highest number received each way
-	greetQueued  atomic.Bool  // an agent has queued its greeting
-	greeted      atomic.Bool  // the greeting reached the shopper
-	agentID      atomic.Pointer[string]
+	s, a        convDir     // shopper to agent, agent to shopper
+	dropped     atomic.Bool // a session of it ended during the run
+	greetQueued atomic.Bool // an agent has queued its greeting
+	greeted     atomic.Bool // the greeting reached the shopper
+	agentID     atomic.Pointer[string]
 
 	// rules mode; written by the shopper's reader
 	mu         sync.Mutex
@@ -138,27 +141,53 @@ type conv struct {
 	otherAutos int
 }
 
+// convDir counts one conversation's messages one way; n, the number in a
+// message's marker, is sent's value when it went.
+type convDir struct {
+	sent, recv, refused, sendErr atomic.Int64
+	last                         atomic.Int64 // highest number received
+}
+
+// outstanding is sent and neither delivered nor refused (yet).
+func (d *convDir) outstanding() int64 {
+	return max(d.sent.Load()-d.recv.Load()-d.refused.Load()-d.sendErr.Load(), 0)
+}
+
+// sending counts a message about to be written and returns its number.
+func (r *run) sending(d *direction, cd *convDir) int64 {
+	d.sent.Add(1)
+	return cd.sent.Add(1)
+}
+
+// sendFailed counts a message whose write failed.
+func (r *run) sendFailed(d *direction, cd *convDir) {
+	d.sendErr.Add(1)
+	cd.sendErr.Add(1)
+}
+
 // arrival is an automatic message: the server's time and ours.
 type arrival struct{ created, received time.Time }
 
 // delivered counts a marked message reaching the other side: n is its
 // number in the conversation, sentAt when it was written.
-func (r *run) delivered(d *direction, last *atomic.Int64, n, sentAt int64, at time.Time) {
-	if n <= last.Load() {
+func (r *run) delivered(d *direction, cd *convDir, n, sentAt int64, at time.Time) {
+	if n <= cd.last.Load() {
 		d.dup.Add(1)
 		return
 	}
-	last.Store(n)
+	cd.last.Store(n)
+	cd.recv.Add(1)
 	d.recv.Add(1)
 	if sentAt >= r.measureFrom.Load() {
 		d.lat.Record(time.Duration(at.UnixNano() - sentAt))
 	}
 }
 
-// registry finds conversations by id.
+// registry finds conversations by id and by index.
 type registry struct {
-	mu sync.Mutex
-	m  map[string]*conv
+	mu   sync.Mutex
+	m    map[string]*conv
+	list []*conv
 }
 
 // add returns the conversation with the id, made if new.
@@ -167,10 +196,21 @@ func (g *registry) add(id string) *conv {
 	defer g.mu.Unlock()
 	c := g.m[id]
 	if c == nil {
-		c = &conv{id: id}
+		c = &conv{id: id, idx: len(g.list)}
 		g.m[id] = c
+		g.list = append(g.list, c)
 	}
 	return c
+}
+
+// at returns the conversation with the index, or nil.
+func (g *registry) at(i int) *conv {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if i < 0 || i >= len(g.list) {
+		return nil
+	}
+	return g.list[i]
 }
 
 // get returns the conversation with the id, or nil.
@@ -181,8 +221,7 @@ func (g *registry) get(id []byte) *conv {
 }
 
 // onError counts an error frame; one that answers a message.send (its ref
-// is the message's direction letter and number) means that message was
-// refused.
+// is the message's frame id) means that message was refused.
 func (r *run) onError(data []byte, side string) {
 	var f errorFrame
 	if err := json.Unmarshal(data, &f); err != nil {
@@ -190,14 +229,37 @@ func (r *run) onError(data []byte, side string) {
 		return
 	}
 	r.st.count(r.st.errors, side+":"+f.Body.Code)
-	if len(f.Ref) > 1 && f.Ref[1] >= '0' && f.Ref[1] <= '9' {
-		switch f.Ref[0] {
-		case dirShopper:
-			r.st.s2a.refused.Add(1)
-		case dirAgent:
-			r.st.a2s.refused.Add(1)
+	dir, _, idx, ok := parseFrameID([]byte(f.Ref))
+	if !ok {
+		return
+	}
+	c := r.reg.at(idx)
+	switch {
+	case c == nil:
+	case dir == dirShopper:
+		r.st.s2a.refused.Add(1)
+		c.s.refused.Add(1)
+	case dir == dirAgent:
+		r.st.a2s.refused.Add(1)
+		c.a.refused.Add(1)
+	}
+}
+
+// tally splits what one direction did not deliver: lost in conversations
+// whose sessions all lasted the run, undelivered in those where one was
+// dropped.
+func (r *run) tally(pick func(c *conv) *convDir) (lost, undelivered int64) {
+	r.reg.mu.Lock()
+	defer r.reg.mu.Unlock()
+	for _, c := range r.reg.list {
+		n := pick(c).outstanding()
+		if c.dropped.Load() {
+			undelivered += n
+		} else {
+			lost += n
 		}
 	}
+	return lost, undelivered
 }
 
 // connectPaced starts n connections at --connect-rate with at most

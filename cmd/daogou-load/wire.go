@@ -195,12 +195,15 @@ func readInt(b []byte, i int) (int64, int, bool) {
 	return v, j + 1, true
 }
 
-// appendSend appends a message.send frame whose id and client_msg_id are
-// the direction letter and the number.
-func appendSend(b []byte, convID string, dir byte, n, unixNano int64, size int) []byte {
+// appendSend appends a message.send frame. Its client_msg_id is the
+// direction letter and the number; its frame id adds the conversation's
+// index ("s12.345"), so that an error frame names the message.
+func appendSend(b []byte, convID string, idx int, dir byte, n, unixNano int64, size int) []byte {
 	b = append(b, `{"type":"message.send","id":"`...)
 	b = append(b, dir)
 	b = strconv.AppendInt(b, n, 10)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, int64(idx), 10)
 	b = append(b, `","conversation_id":"`...)
 	b = append(b, convID...)
 	b = append(b, `","body":{"client_msg_id":"`...)
@@ -209,6 +212,27 @@ func appendSend(b []byte, convID string, dir byte, n, unixNano int64, size int) 
 	b = append(b, `","text":"`...)
 	b = appendText(b, dir, n, unixNano, size)
 	return append(b, `"}}`...)
+}
+
+// parseFrameID reads a frame id made by appendSend.
+func parseFrameID(id []byte) (dir byte, n int64, idx int, ok bool) {
+	if len(id) < 4 {
+		return 0, 0, 0, false
+	}
+	dir = id[0]
+	dot := bytes.IndexByte(id, '.')
+	if dot < 2 {
+		return 0, 0, 0, false
+	}
+	n, err := strconv.ParseInt(string(id[1:dot]), 10, 64)
+	if err != nil || n < 1 {
+		return 0, 0, 0, false
+	}
+	i, err := strconv.Atoi(string(id[dot+1:]))
+	if err != nil || i < 0 {
+		return 0, 0, 0, false
+	}
+	return dir, n, i, true
 }
 
 // appendClose appends a conversation.close frame.

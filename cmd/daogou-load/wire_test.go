@@ -41,7 +41,7 @@ func TestMarkerRoundTrip(t *testing.T) {
 		{"size below the marker keeps the marker", dirShopper, 5, 1_700_000_000_000_000_000, 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			frame := appendSend(nil, "conv-1", tc.dir, tc.n, tc.ts, tc.size)
+			frame := appendSend(nil, "conv-1", 42, tc.dir, tc.n, tc.ts, tc.size)
 			var f struct {
 				Type           string `json:"type"`
 				ID             string `json:"id"`
@@ -54,8 +54,11 @@ func TestMarkerRoundTrip(t *testing.T) {
 			if err := json.Unmarshal(frame, &f); err != nil {
 				t.Fatalf("not JSON: %v: %s", err, frame)
 			}
-			if f.Type != "message.send" || f.ConversationID != "conv-1" || f.ID != f.Body.ClientMsgID || f.ID == "" {
+			if f.Type != "message.send" || f.ConversationID != "conv-1" || f.ID != f.Body.ClientMsgID+".42" || f.Body.ClientMsgID == "" {
 				t.Errorf("frame %s", frame)
+			}
+			if dir, n, idx, ok := parseFrameID([]byte(f.ID)); tc.n > 0 && (!ok || dir != tc.dir || n != tc.n || idx != 42) {
+				t.Errorf("frame id %q read as %c %d %d %v", f.ID, dir, n, idx, ok)
 			}
 			if len(f.Body.Text) < tc.size {
 				t.Errorf("text is %d bytes, want at least %d", len(f.Body.Text), tc.size)
@@ -111,6 +114,33 @@ func TestWireTime(t *testing.T) {
 			}
 			if !tc.wantErr && !tc.zero && w.Nanosecond() != 678_000_000 {
 				t.Errorf("milliseconds lost: %v", w.Time)
+			}
+		})
+	}
+}
+
+func TestParseFrameID(t *testing.T) {
+	for _, tc := range []struct {
+		id  string
+		dir byte
+		n   int64
+		idx int
+		ok  bool
+	}{
+		{"s12.345", 's', 12, 345, true},
+		{"a1.0", 'a', 1, 0, true},
+		{"s12", 0, 0, 0, false},
+		{"s.3", 0, 0, 0, false},
+		{"s0.3", 0, 0, 0, false},
+		{"sx.3", 0, 0, 0, false},
+		{"s1.-3", 0, 0, 0, false},
+		{"close", 0, 0, 0, false},
+		{"", 0, 0, 0, false},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			dir, n, idx, ok := parseFrameID([]byte(tc.id))
+			if ok != tc.ok || dir != tc.dir || n != tc.n || idx != tc.idx {
+				t.Errorf("got %c %d %d %v", dir, n, idx, ok)
 			}
 		})
 	}
