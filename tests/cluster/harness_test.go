@@ -4,8 +4,8 @@
 // (built once from cmd/daogou with -race) on one Redis and one PostgreSQL,
 // and checks that they act as one: the multi-instance tests of issue 4.
 //
-// The server uses the fixed Redis prefix "daogou:", so these tests never
-// run in parallel: each starts by deleting every daogou:* key. Run with
+// Each test has its own PostgreSQL schema and its own Redis prefix
+// (--redis-prefix), so it meets no other user of the two servers. Run with
 //
 //	go test -race -count=1 -tags cluster ./tests/cluster/...
 //
@@ -41,7 +41,6 @@ import (
 const (
 	defaultPostgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 	defaultRedis    = "redis://127.0.0.1:6379/0"
-	keyPrefix       = "daogou:" // chat.DefaultRedisPrefix, fixed in cmd/daogou
 	password        = "cluster-pass-1"
 )
 
@@ -96,12 +95,13 @@ type cluster struct {
 	t        *testing.T
 	pg       string // DSN of the test's schema
 	redisURL string // as the instances get it (with a client name)
+	prefix   string // of every Redis key and channel of the test
 	name     string // the Redis client name of every instance connection
 	rdb      *redis.Client
 	dir      string
 }
 
-// newCluster gives t a fresh schema and a Redis without daogou:* keys.
+// newCluster gives t a fresh schema and a Redis prefix of its own.
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
 	ctx, cancel := ctxWait()
@@ -136,7 +136,8 @@ func newCluster(t *testing.T) *cluster {
 			t.Errorf("drop schema %s: %v", schema, err)
 		}
 	})
-	c := &cluster{t: t, pg: withQuery(t, pgDSN, "search_path", schema), rdb: rdb, dir: t.TempDir(), name: "daogou-cluster-" + suffix}
+	c := &cluster{t: t, pg: withQuery(t, pgDSN, "search_path", schema), rdb: rdb, dir: t.TempDir(),
+		prefix: "daogou-test-" + suffix + ":", name: "daogou-cluster-" + suffix}
 	c.redisURL = withQuery(t, redisURL, "client_name", c.name)
 	c.cleanRedis()
 	t.Cleanup(c.cleanRedis)
@@ -162,21 +163,21 @@ func withQuery(t testing.TB, raw, key, value string) string {
 	return u.String()
 }
 
-// cleanRedis deletes every key of the server's prefix.
+// cleanRedis deletes every key of the test's prefix.
 func (c *cluster) cleanRedis() {
 	ctx, cancel := ctxWait()
 	defer cancel()
-	iter := c.rdb.Scan(ctx, 0, keyPrefix+"*", 1000).Iterator()
+	iter := c.rdb.Scan(ctx, 0, c.prefix+"*", 1000).Iterator()
 	var keys []string
 	for iter.Next(ctx) {
 		keys = append(keys, iter.Val())
 	}
 	if err := iter.Err(); err != nil {
-		c.t.Fatalf("scan %s*: %v", keyPrefix, err)
+		c.t.Fatalf("scan %s*: %v", c.prefix, err)
 	}
 	if len(keys) > 0 {
 		if err := c.rdb.Del(ctx, keys...).Err(); err != nil {
-			c.t.Fatalf("del %s*: %v", keyPrefix, err)
+			c.t.Fatalf("del %s*: %v", c.prefix, err)
 		}
 	}
 }
@@ -255,7 +256,7 @@ func (c *cluster) start(name string, o startOpts) *instance {
 		c.t.Fatal(err)
 	}
 	in.cmd = exec.Command(binary,
-		"--addr", addr, "--redis", redisURL, "--postgres", c.pg, "--data-dir", filepath.Join(c.dir, name),
+		"--addr", addr, "--redis", redisURL, "--redis-prefix", c.prefix, "--postgres", c.pg, "--data-dir", filepath.Join(c.dir, name),
 		"--log-format", "json", "--log-level", "info",
 		"--greeting-deadline", "4s", "--auto-greet-margin", "800ms", "--first-response-deadline", "1s",
 		"--reassign-deadline", "20s", "--reconnect-grace", "3s", "--shutdown-wait", "5s")
