@@ -336,7 +336,7 @@ func (h *Hub) timersFor(c store.Conversation, channel string) {
 }
 
 func queueEntry(c store.Conversation) routing.Entry {
-	return routing.Entry{ConversationID: c.ID, Since: c.OpenedAt.Time, Req: routing.Request{Locale: c.Locale, Topic: c.Topic}}
+	return routing.Entry{ConversationID: c.ID, Since: c.OpenedAt.Time, Req: routing.Request{Locale: c.Locale, Topic: c.Topic}, VisitorID: c.VisitorID}
 }
 
 // openParams describe a new conversation.
@@ -429,9 +429,7 @@ func (h *Hub) tellQueue() {
 		h.log.Warn("queue positions not told", zap.Error(err))
 	}
 	for _, q := range moved {
-		if c, err := h.store.Conversation(context.Background(), q.ConversationID); err == nil {
-			h.publishFrame(TypeQueued, q.ConversationID, queuedBody{Position: q.Position, EstimatedWaitS: int(q.Wait.Seconds())}, visitorChannel(c.VisitorID))
-		}
+		h.publishFrame(TypeQueued, q.ConversationID, queuedBody{Position: q.Position, EstimatedWaitS: int(q.Wait.Seconds())}, visitorChannel(q.VisitorID))
 	}
 	if n, _, err := h.dir.QueueInfo(ctx); err == nil {
 		h.metrics.queue.Set(float64(n))

@@ -67,6 +67,7 @@ type Rebuilder interface {
 // queuePlace is a waiting conversation's position and estimated wait.
 type queuePlace struct {
 	ConversationID string
+	VisitorID      string // filled by Moved, for telling the shopper
 	Position       int
 	Wait           time.Duration
 }

@@ -18,6 +18,9 @@ type MemoryDirectory struct {
 	queue    routing.Queue
 	handling routing.Handling
 	sentPos  map[string]int // last queue position told to each waiting shopper
+	// dirtyFrom is the first queue index whose entry may have moved since
+	// Moved last ran: entries before it still stand where they were told.
+	dirtyFrom int
 }
 
 // presence is one account's live state.
@@ -169,6 +172,9 @@ func (d *MemoryDirectory) Handled(_ context.Context, dur time.Duration) error {
 func (d *MemoryDirectory) Enqueue(_ context.Context, e routing.Entry) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.queue.Position(e.ConversationID) == 0 {
+		d.dirtyFrom = min(d.dirtyFrom, d.queue.Len())
+	}
 	d.queue.Push(e)
 	return nil
 }
@@ -176,9 +182,16 @@ func (d *MemoryDirectory) Enqueue(_ context.Context, e routing.Entry) error {
 func (d *MemoryDirectory) Dequeue(_ context.Context, convID string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.queue.Remove(convID)
-	delete(d.sentPos, convID)
+	d.removeLocked(convID)
 	return nil
+}
+
+func (d *MemoryDirectory) removeLocked(convID string) {
+	if pos := d.queue.Position(convID); pos > 0 {
+		d.dirtyFrom = min(d.dirtyFrom, pos-1)
+		d.queue.Remove(convID)
+	}
+	delete(d.sentPos, convID)
 }
 
 func (d *MemoryDirectory) Next(context.Context) (routing.Entry, string, bool, error) {
@@ -189,8 +202,7 @@ func (d *MemoryDirectory) Next(context.Context) (routing.Entry, string, bool, er
 	if !ok {
 		return routing.Entry{}, "", false, nil
 	}
-	d.queue.Remove(e.ConversationID)
-	delete(d.sentPos, e.ConversationID)
+	d.removeLocked(e.ConversationID)
 	d.agents[agents[i].ID].load++
 	return e, agents[i].ID, true, nil
 }
@@ -207,14 +219,15 @@ func (d *MemoryDirectory) Moved(context.Context) ([]queuePlace, error) {
 	defer d.mu.Unlock()
 	var out []queuePlace
 	agents := d.routableLocked()
-	for i, e := range d.queue.Entries() {
-		pos := i + 1
+	for i := d.dirtyFrom; i < d.queue.Len(); i++ {
+		e, pos := d.queue.At(i), i+1
 		if d.sentPos[e.ConversationID] == pos {
 			continue
 		}
 		d.sentPos[e.ConversationID] = pos
-		out = append(out, queuePlace{ConversationID: e.ConversationID, Position: pos, Wait: waitFor(pos, d.handling.Mean(), agents)})
+		out = append(out, queuePlace{ConversationID: e.ConversationID, VisitorID: e.VisitorID, Position: pos, Wait: waitFor(pos, d.handling.Mean(), agents)})
 	}
+	d.dirtyFrom = d.queue.Len()
 	return out, nil
 }
 
@@ -260,6 +273,7 @@ func (d *MemoryDirectory) Rebuild(ctx context.Context, agents []store.Agent, ope
 				p.load++
 			}
 		case store.Queued:
+			d.dirtyFrom = min(d.dirtyFrom, d.queue.Len())
 			d.queue.Push(queueEntry(c))
 		}
 	}

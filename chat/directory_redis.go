@@ -450,7 +450,7 @@ func (d *RedisDirectory) meanHandling(ctx context.Context) time.Duration {
 }
 
 func (d *RedisDirectory) Enqueue(ctx context.Context, e routing.Entry) error {
-	req, err := json.Marshal(e.Req)
+	req, err := json.Marshal(waiting{Req: e.Req, VisitorID: e.VisitorID})
 	if err != nil {
 		return err
 	}
@@ -472,6 +472,12 @@ func (d *RedisDirectory) Dequeue(ctx context.Context, convID string) error {
 	return err
 }
 
+// waiting is what the queue keeps of an entry besides its time.
+type waiting struct {
+	Req       routing.Request `json:"req"`
+	VisitorID string          `json:"visitor_id"`
+}
+
 // entries reads the whole queue, oldest first.
 func (d *RedisDirectory) entries(ctx context.Context) ([]routing.Entry, error) {
 	pipe := d.rdb.Pipeline()
@@ -484,7 +490,9 @@ func (d *RedisDirectory) entries(ctx context.Context) ([]routing.Entry, error) {
 	for _, z := range zc.Val() {
 		id := z.Member.(string)
 		e := routing.Entry{ConversationID: id, Since: time.UnixMilli(int64(z.Score)).UTC()}
-		_ = json.Unmarshal([]byte(rc.Val()[id]), &e.Req)
+		var w waiting
+		_ = json.Unmarshal([]byte(rc.Val()[id]), &w)
+		e.Req, e.VisitorID = w.Req, w.VisitorID
 		out = append(out, e)
 	}
 	return out, nil
@@ -558,7 +566,7 @@ func (d *RedisDirectory) Moved(ctx context.Context) ([]queuePlace, error) {
 			continue
 		}
 		update[e.ConversationID] = pos
-		out = append(out, queuePlace{ConversationID: e.ConversationID, Position: pos, Wait: waitFor(pos, mean, s.agents)})
+		out = append(out, queuePlace{ConversationID: e.ConversationID, VisitorID: e.VisitorID, Position: pos, Wait: waitFor(pos, mean, s.agents)})
 	}
 	if len(update) > 0 {
 		if err := d.rdb.HSet(ctx, d.k("told"), update).Err(); err != nil {

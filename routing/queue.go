@@ -7,6 +7,7 @@ type Entry struct {
 	ConversationID string
 	Since          time.Time // when it started waiting
 	Req            Request
+	VisitorID      string // who waits; carried along for the caller, not used here
 }
 
 // Queue is the one fair FIFO queue of waiting conversations: the oldest entry
@@ -65,6 +66,9 @@ func (q *Queue) Entries() []Entry {
 	copy(out, q.entries)
 	return out
 }
+
+// At is the entry at 0-based index i (0 <= i < Len()).
+func (q *Queue) At(i int) Entry { return q.entries[i] }
 
 // Oldest returns the entry at the front of the queue.
 func (q *Queue) Oldest() (Entry, bool) {

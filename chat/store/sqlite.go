@@ -35,10 +35,11 @@ const (
 // answered only after its commit returned. Reads use a separate pool of
 // read-only connections, which WAL lets run beside the writer.
 type SQLite struct {
-	log *zap.Logger
-	rdb *sql.DB // read-only pool
-	wdb *sql.DB // the writer's single connection
-	w   *writer
+	log   *zap.Logger
+	rdb   *sql.DB  // read-only pool
+	stmts sync.Map // query text → *sql.Stmt on rdb
+	wdb   *sql.DB  // the writer's single connection
+	w     *writer
 
 	// mu is held shared while a request is handed to the writer and
 	// exclusively by Close, which then closes reqs: no send can race it.
@@ -232,6 +233,7 @@ func (s *SQLite) Close() error {
 	<-s.done
 
 	var errs []error
+	s.closeStmts()
 	if err := s.rdb.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("store: close readers: %w", err))
 	}

@@ -22,7 +22,7 @@ func (s *SQLite) CreateConversation(ctx context.Context, c Conversation) error {
 		return err
 	}
 	return s.write(ctx, func(w *writer) error {
-		_, err := w.conn.ExecContext(context.Background(), "INSERT INTO conversations ("+sqliteConvCols+
+		_, err := w.execText(context.Background(), "INSERT INTO conversations ("+sqliteConvCols+
 			") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
 			c.ID, c.VisitorID, c.VisitorName, c.State, c.AgentID, c.Locale, c.Topic, nullJSON(c.Context),
 			c.OpenedAt.UnixMilli(), millis(c.ClosedAt.Time), c.Outcome, millis(c.AssignedAt.Time), timers)
@@ -46,7 +46,7 @@ func (s *SQLite) oneConversation(ctx context.Context, where string, arg any) (Co
 	if err := s.reading(); err != nil {
 		return Conversation{}, err
 	}
-	c, err := scanSQLiteConv(s.rdb.QueryRowContext(ctx, "SELECT "+sqliteConvCols+" FROM conversations WHERE "+where, arg))
+	c, err := scanSQLiteConv(s.queryRow(ctx, "SELECT "+sqliteConvCols+" FROM conversations WHERE "+where, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Conversation{}, fmt.Errorf("store: conversation %v: %w", arg, ErrNotFound)
 	}
@@ -61,7 +61,7 @@ func (s *SQLite) OpenConversations(ctx context.Context) ([]Conversation, error) 
 	if err := s.reading(); err != nil {
 		return nil, err
 	}
-	rows, err := s.rdb.QueryContext(ctx, "SELECT "+sqliteConvCols+
+	rows, err := s.query(ctx, "SELECT "+sqliteConvCols+
 		" FROM conversations WHERE state <> 'closed' ORDER BY opened_at, rowid")
 	if err != nil {
 		return nil, fmt.Errorf("store: list open conversations: %w", err)
@@ -78,7 +78,7 @@ func (s *SQLite) VisitorConversations(ctx context.Context, visitorID string, lim
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := s.rdb.QueryContext(ctx, "SELECT "+sqliteConvCols+
+	rows, err := s.query(ctx, "SELECT "+sqliteConvCols+
 		" FROM conversations WHERE visitor_id = ? ORDER BY opened_at DESC, rowid DESC LIMIT ?", visitorID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: list visitor conversations: %w", err)
@@ -110,7 +110,7 @@ func (s *SQLite) Messages(ctx context.Context, conversationID string, afterSeq i
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := s.rdb.QueryContext(ctx, "SELECT "+sqliteMsgCols+
+	rows, err := s.query(ctx, "SELECT "+sqliteMsgCols+
 		" FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?", conversationID, afterSeq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: list messages: %w", err)

@@ -20,7 +20,7 @@ func (s *SQLite) CreateAgent(ctx context.Context, a Agent) error {
 	}
 	created := msOrNow(a.CreatedAt).UnixMilli()
 	return s.write(ctx, func(w *writer) error {
-		_, err := w.conn.ExecContext(context.Background(), "INSERT INTO agents ("+sqliteAgentCols+
+		_, err := w.execText(context.Background(), "INSERT INTO agents ("+sqliteAgentCols+
 			") VALUES (?, ?, ?, ?, ?, ?, ?, ?)", a.ID, a.Email, a.Name, a.Role, skills, a.Capacity, a.PasswordHash, created)
 		if err != nil {
 			return sqliteErr("create agent", err)
@@ -36,7 +36,7 @@ func (s *SQLite) UpdateAgent(ctx context.Context, a Agent) error {
 		return err
 	}
 	return s.write(ctx, func(w *writer) error {
-		res, err := w.conn.ExecContext(context.Background(), `UPDATE agents
+		res, err := w.execText(context.Background(), `UPDATE agents
 			SET name = ?, role = ?, skills = ?, capacity = ?, password_hash = ? WHERE id = ?`,
 			a.Name, a.Role, skills, a.Capacity, a.PasswordHash, a.ID)
 		if err != nil {
@@ -70,7 +70,7 @@ func (s *SQLite) agentWhere(ctx context.Context, where string, arg any) (Agent, 
 	if err := s.reading(); err != nil {
 		return Agent{}, err
 	}
-	a, err := scanSQLiteAgent(s.rdb.QueryRowContext(ctx, "SELECT "+sqliteAgentCols+" FROM agents WHERE "+where, arg))
+	a, err := scanSQLiteAgent(s.queryRow(ctx, "SELECT "+sqliteAgentCols+" FROM agents WHERE "+where, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Agent{}, fmt.Errorf("store: agent %v: %w", arg, ErrNotFound)
 	}
@@ -85,7 +85,7 @@ func (s *SQLite) Agents(ctx context.Context) ([]Agent, error) {
 	if err := s.reading(); err != nil {
 		return nil, err
 	}
-	rows, err := s.rdb.QueryContext(ctx, "SELECT "+sqliteAgentCols+" FROM agents ORDER BY created_at, rowid")
+	rows, err := s.query(ctx, "SELECT "+sqliteAgentCols+" FROM agents ORDER BY created_at, rowid")
 	if err != nil {
 		return nil, fmt.Errorf("store: list agents: %w", err)
 	}
@@ -109,7 +109,7 @@ func (s *SQLite) TokenAgent(ctx context.Context, hash string, now time.Time) (Ag
 	if err := s.reading(); err != nil {
 		return Agent{}, err
 	}
-	a, err := scanSQLiteAgent(s.rdb.QueryRowContext(ctx, `SELECT a.id, a.email, a.name, a.role, a.skills,
+	a, err := scanSQLiteAgent(s.queryRow(ctx, `SELECT a.id, a.email, a.name, a.role, a.skills,
 		a.capacity, a.password_hash, a.created_at FROM tokens t JOIN agents a ON a.id = t.agent_id
 		WHERE t.hash = ? AND t.expires_at > ?`, hash, now.UnixMilli()))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -142,7 +142,7 @@ func (s *SQLite) Visitor(ctx context.Context, id string) (Visitor, error) {
 		v       Visitor
 		created int64
 	)
-	err := s.rdb.QueryRowContext(ctx, "SELECT id, token_hash, name, created_at FROM visitors WHERE id = ?", id).
+	err := s.queryRow(ctx, "SELECT id, token_hash, name, created_at FROM visitors WHERE id = ?", id).
 		Scan(&v.ID, &v.TokenHash, &v.Name, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Visitor{}, fmt.Errorf("store: visitor %s: %w", id, ErrNotFound)
@@ -158,7 +158,7 @@ func (s *SQLite) Visitor(ctx context.Context, id string) (Visitor, error) {
 func (s *SQLite) AddEvent(ctx context.Context, e Event) error {
 	at := msOrNow(e.At).UnixMilli()
 	return s.write(ctx, func(w *writer) error {
-		_, err := w.conn.ExecContext(context.Background(), `INSERT INTO events
+		_, err := w.execText(context.Background(), `INSERT INTO events
 			(conversation_id, agent_id, rule, kind, action, elapsed_ms, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			e.ConversationID, e.AgentID, e.Rule, e.Kind, e.Action, e.Elapsed.Milliseconds(), at)
 		if err != nil {
@@ -173,7 +173,7 @@ func (s *SQLite) Events(ctx context.Context, since time.Time) ([]Event, error) {
 	if err := s.reading(); err != nil {
 		return nil, err
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT conversation_id, agent_id, rule, kind, action, elapsed_ms, at
+	rows, err := s.query(ctx, `SELECT conversation_id, agent_id, rule, kind, action, elapsed_ms, at
 		FROM events WHERE at >= ? ORDER BY at, id`, msCeil(since).UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("store: list events: %w", err)

@@ -25,8 +25,27 @@ type writer struct {
 	selectConv, dupCheck              *sql.Stmt
 	insertMsg, updateConv, updateKeep *sql.Stmt
 	stmts                             []*sql.Stmt
+	other                             map[string]*sql.Stmt // the rarer writes, prepared on first use
 
 	convs convCache
+}
+
+// execText runs a write prepared once per query text (on the writer's
+// goroutine only, so the map needs no lock).
+func (w *writer) execText(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st := w.other[q]
+	if st == nil {
+		var err error
+		if st, err = w.conn.PrepareContext(ctx, q); err != nil {
+			return nil, err
+		}
+		if w.other == nil {
+			w.other = map[string]*sql.Stmt{}
+		}
+		w.other[q] = st
+		w.stmts = append(w.stmts, st)
+	}
+	return st.ExecContext(ctx, args...)
 }
 
 func newWriter(ctx context.Context, db *sql.DB) (*writer, error) {
