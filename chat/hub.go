@@ -274,7 +274,9 @@ func (h *Hub) serve(s *Session, onEnd func()) {
 	h.sessMu.Unlock()
 	h.metrics.sessions.WithLabelValues(string(s.Role)).Dec()
 	h.metrics.closed.WithLabelValues(string(s.reason)).Inc()
-	s.log.Debug("session closed", zap.String("reason", string(s.reason)))
+	if ce := s.hub.log.Check(zap.DebugLevel, "session closed"); ce != nil {
+		s.logger().Debug("session closed", zap.String("reason", string(s.reason)))
+	}
 	if onEnd != nil {
 		onEnd()
 	}

@@ -32,15 +32,12 @@ func (o *outbox) push(it item) bool {
 	return true
 }
 
-// take returns everything queued, reusing buf for the next batch; a large
-// buffer is not kept once the burst is over.
-func (o *outbox) take(buf []item) []item {
+// take returns everything queued; the outbox keeps no buffer, so an idle
+// session holds none.
+func (o *outbox) take() []item {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	out := o.items
-	if cap(buf) > 64 {
-		buf = nil
-	}
-	o.items = buf[:0]
+	o.items = nil
 	return out
 }

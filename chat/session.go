@@ -77,7 +77,6 @@ type Session struct {
 
 	hub  *Hub
 	conn *websocket.Conn
-	log  *zap.Logger
 	out  outbox
 
 	done      chan struct{}
@@ -94,9 +93,9 @@ type Session struct {
 	tracks  map[string]*track // owned by writeLoop
 }
 
-func newSession(h *Hub, conn *websocket.Conn, id string, role Role, log *zap.Logger) *Session {
+func newSession(h *Hub, conn *websocket.Conn, id string, role Role) *Session {
 	return &Session{
-		ID: id, Role: role, hub: h, conn: conn, log: log,
+		ID: id, Role: role, hub: h, conn: conn,
 		out:      newOutbox(h.cfg.SendQueue),
 		done:     make(chan struct{}),
 		readDone: make(chan struct{}),
@@ -127,7 +126,7 @@ func (s *Session) reply(typ, convID, ref string, body any) {
 func (s *Session) replyError(ref, convID string, err error) {
 	fe := asFrameError(err)
 	if fe.Code == CodeInternal {
-		s.log.Error("frame failed", zap.String("conversation_id", convID), zap.Error(err))
+		s.logger().Error("frame failed", zap.String("conversation_id", convID), zap.Error(err))
 	}
 	s.reply(TypeError, convID, ref, errorBody{Code: fe.Code, Message: fe.Message})
 }
@@ -231,11 +230,10 @@ func (s *Session) writeLoop() {
 		ticker.Stop()
 		s.conn.Close()
 	}()
-	var batch []item
 	for {
 		select {
 		case <-s.out.wake:
-			batch = s.out.take(batch)
+			batch := s.out.take()
 			for i, it := range batch {
 				if err := s.write(it); err != nil {
 					if errors.Is(err, errSyncFailed) {
@@ -267,7 +265,7 @@ func (s *Session) flush() {
 	if s.reason == ClosedSlowConsumer {
 		return
 	}
-	for _, it := range s.out.take(nil) {
+	for _, it := range s.out.take() {
 		if s.write(it) != nil {
 			return
 		}
@@ -386,7 +384,7 @@ func (s *Session) sendStored(conv string, after, upTo int64) error {
 		msgs, err := s.hub.store.Messages(ctx, conv, after, syncLimit)
 		cancel()
 		if err != nil {
-			s.log.Warn("catch-up read failed", zap.String("conversation_id", conv), zap.Error(err))
+			s.logger().Warn("catch-up read failed", zap.String("conversation_id", conv), zap.Error(err))
 			return errSyncFailed
 		}
 		for _, m := range msgs {
@@ -457,6 +455,16 @@ func (s *Session) listening() []string {
 		out = append(out, c)
 	}
 	return out
+}
+
+// logger names the session in a log line. It is made when something is
+// logged, not kept: a logger with fields costs a few KiB per session.
+func (s *Session) logger() *zap.Logger {
+	l := s.hub.log.Named(string(s.Role)).With(zap.String("session_id", s.ID))
+	if s.VisitorID != "" {
+		return l.With(zap.String("visitor_id", s.VisitorID))
+	}
+	return l.With(zap.String("agent_id", s.Agent.ID))
 }
 
 // openParams is what a shopper's new conversation starts with.

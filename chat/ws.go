@@ -42,7 +42,7 @@ func (h *Hub) ServeShopper(c echo.Context) error {
 	if err != nil {
 		return nil // the upgrader has answered
 	}
-	s := newSession(h, conn, uuid.NewString(), RoleShopper, h.log.Named("shopper"))
+	s := newSession(h, conn, uuid.NewString(), RoleShopper)
 	s.name = clip(q.Get("name"), 80)
 	if s.locale = scripts.MatchLocale(q.Get("locale")); s.locale == "" {
 		s.locale = h.cfg.DefaultLocale
@@ -103,7 +103,6 @@ func (h *Hub) welcomeShopper(ctx context.Context, s *Session, visitorID, token s
 		}
 		s.VisitorID, issued = v.ID, raw
 	}
-	s.log = s.log.With(zap.String("visitor_id", s.VisitorID), zap.String("session_id", s.ID))
 	open, err := h.store.OpenConversation(ctx, s.VisitorID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
@@ -160,7 +159,7 @@ func (h *Hub) ServeAgent(c echo.Context) error {
 	if err != nil {
 		return nil
 	}
-	s := newSession(h, conn, uuid.NewString(), RoleAgent, h.log.Named("agent").With(zap.String("agent_id", a.ID)))
+	s := newSession(h, conn, uuid.NewString(), RoleAgent)
 	s.Agent = a
 	if err := h.register(s); err != nil {
 		conn.Close()
@@ -172,7 +171,7 @@ func (h *Hub) ServeAgent(c echo.Context) error {
 	h.stopGrace(a.ID)
 	cameOnline, err := h.dir.Connect(ctx, a.ID, h.clock.Now())
 	if err != nil {
-		s.log.Warn("presence not recorded", zap.Error(err))
+		s.logger().Warn("presence not recorded", zap.Error(err))
 	}
 	mine, err := h.conversationsOf(ctx, a.ID)
 	if err != nil {
@@ -204,7 +203,7 @@ func (h *Hub) ServeAgent(c echo.Context) error {
 		}
 		last, err := h.dir.Disconnect(context.Background(), a.ID, h.clock.Now())
 		if err != nil {
-			s.log.Warn("presence not recorded", zap.Error(err))
+			s.logger().Warn("presence not recorded", zap.Error(err))
 		}
 		if last {
 			h.startGrace(a.ID)
@@ -249,7 +248,7 @@ func (h *Hub) ServeSupervisor(c echo.Context) error {
 	if err != nil {
 		return nil
 	}
-	s := newSession(h, conn, uuid.NewString(), RoleSupervisor, h.log.Named("supervisor").With(zap.String("agent_id", a.ID)))
+	s := newSession(h, conn, uuid.NewString(), RoleSupervisor)
 	s.Agent = a
 	if err := h.register(s); err != nil {
 		conn.Close()
