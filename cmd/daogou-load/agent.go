@@ -260,9 +260,7 @@ func (a *agent) onFrame(data []byte, at time.Time) {
 			a.enqueue(job{c: c, kind: dirAgent})
 		}
 	case typeMessageAck:
-		if ref := topString(data, "ref"); len(ref) > 0 && ref[0] == dirAgent {
-			r.st.a2s.acked.Add(1)
-		}
+		r.onAck(data, &r.st.a2s, agentSide, dirAgent)
 	case typeAssigned:
 		var f convFrame
 		if json.Unmarshal(data, &f) != nil || f.Body.Conversation.ID == "" {

@@ -47,19 +47,24 @@ type dirResult struct {
 	Duplicated int64 `json:"duplicated"`
 	Refused    int64 `json:"refused"` // answered with an error frame
 	SendErrors int64 `json:"send_errors"`
-	// Sent, not refused, never delivered: in conversations whose sessions
-	// lasted the run (lost), and in those where the server dropped one
-	// (undelivered).
+	// Sent, not refused, not delivered by the end of the drain, in
+	// conversations whose sessions lasted the run; of those, how many the
+	// server had acknowledged (stored) and how many it had not (still
+	// queued in it). Undelivered: the same in conversations where the
+	// server dropped a session.
 	Lost        int64   `json:"lost"`
+	LostAcked   int64   `json:"lost_acked"`
+	LostUnacked int64   `json:"lost_unacked"`
 	Undelivered int64   `json:"undelivered_session_dropped"`
 	Latency     Summary `json:"latency"`
 }
 
 func (r *run) result(d *direction, pick func(c *conv) *convDir) dirResult {
-	lost, undelivered := r.tally(pick)
+	u := r.tally(pick)
 	return dirResult{
 		Sent: d.sent.Load(), Acked: d.acked.Load(), Delivered: d.recv.Load(), Duplicated: d.dup.Load(),
-		Refused: d.refused.Load(), SendErrors: d.sendErr.Load(), Lost: lost, Undelivered: undelivered, Latency: d.lat.Summary(),
+		Refused: d.refused.Load(), SendErrors: d.sendErr.Load(),
+		Lost: u.lost(), LostAcked: u.acked, LostUnacked: u.unacked, Undelivered: u.dropped, Latency: d.lat.Summary(),
 	}
 }
 
@@ -120,7 +125,9 @@ func runRelay(ctx context.Context, r *run, res *result) error {
 	defer stopProgress()
 	progress(pctx, r.stderr, cfg.Progress, r.relayLine())
 	r.openShoppers(setup, cfg.Conversations)
-	waitFor(setup, func() bool { return r.st.ready.Load()+r.st.failed.Load() >= int64(cfg.Conversations) })
+	waitFor(setup, func() bool {
+		return r.st.ready.Load()+r.st.failed.Load()+r.st.dropped.Load() >= int64(cfg.Conversations)
+	})
 	cancel()
 	r.failUnsettled()
 	convs := r.readyConversations(func(c *conv) bool { return c.greeted.Load() })
@@ -181,7 +188,7 @@ func runRelay(ctx context.Context, r *run, res *result) error {
 	out.Errors = r.st.snapshot(r.st.errors)
 	stopProgress()
 	if cfg.CloseAtEnd {
-		out.Closed, _ = r.closeConversations(30 * time.Second)
+		out.Closed, _ = r.closeConversations(cfg.Drain + 5*time.Second)
 	}
 	return nil
 }
@@ -190,9 +197,7 @@ func runRelay(ctx context.Context, r *run, res *result) error {
 // are up has been delivered or refused, and no live agent has an answer
 // waiting.
 func (r *run) balanced() bool {
-	s, _ := r.tally(shopperSide)
-	a, _ := r.tally(agentSide)
-	if s+a > 0 {
+	if r.tally(shopperSide).lost()+r.tally(agentSide).lost() > 0 {
 		return false
 	}
 	r.mu.Lock()

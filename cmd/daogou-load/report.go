@@ -121,8 +121,8 @@ func relayTable(r *relayResult, tw io.Writer, row func(string, string, ...any)) 
 		name string
 		r    dirResult
 	}{{"shopper → agent", r.ShopperToAgent}, {"agent → shopper", r.AgentToShopper}} {
-		row("  "+d.name, "sent %d, acked %d, delivered %d, LOST %d (undelivered, session dropped %d; refused %d; send errors %d; duplicated %d)",
-			d.r.Sent, d.r.Acked, d.r.Delivered, d.r.Lost, d.r.Undelivered, d.r.Refused, d.r.SendErrors, d.r.Duplicated)
+		row("  "+d.name, "sent %d, acked %d, delivered %d, LOST %d (acked %d, never acked %d); undelivered after a dropped session %d; refused %d; send errors %d; duplicated %d",
+			d.r.Sent, d.r.Acked, d.r.Delivered, d.r.Lost, d.r.LostAcked, d.r.LostUnacked, d.r.Undelivered, d.r.Refused, d.r.SendErrors, d.r.Duplicated)
 	}
 	row("drain", "%.2f s", r.DrainSeconds)
 	row("generator send lag", "%s", latencyText(r.SendLag))

@@ -112,7 +112,7 @@ func runRules(ctx context.Context, r *run, res *result) error {
 	out.Errors = r.st.snapshot(r.st.errors)
 	out.ShopperSends = r.result(&r.st.s2a, shopperSide)
 	if cfg.CloseAtEnd {
-		out.Closed, _ = r.closeConversations(30 * time.Second)
+		out.Closed, _ = r.closeConversations(cfg.Drain + 5*time.Second)
 	}
 	return nil
 }

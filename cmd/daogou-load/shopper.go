@@ -92,7 +92,7 @@ func (s *shopper) onFrame(data []byte, at time.Time) {
 	case typeMessageNew:
 		s.onMessage(data, at)
 	case typeMessageAck:
-		r.st.s2a.acked.Add(1)
+		r.onAck(data, &r.st.s2a, shopperSide, dirShopper)
 	case typeOpened:
 		s.onOpened(data, at)
 	case typeAssigned:

@@ -144,8 +144,8 @@ type conv struct {
 // convDir counts one conversation's messages one way; n, the number in a
 // message's marker, is sent's value when it went.
 type convDir struct {
-	sent, recv, refused, sendErr atomic.Int64
-	last                         atomic.Int64 // highest number received
+	sent, acked, recv, refused, sendErr atomic.Int64
+	last                                atomic.Int64 // highest number received
 }
 
 // outstanding is sent and neither delivered nor refused (yet).
@@ -245,21 +245,42 @@ func (r *run) onError(data []byte, side string) {
 	}
 }
 
-// tally splits what one direction did not deliver: lost in conversations
-// whose sessions all lasted the run, undelivered in those where one was
-// dropped.
-func (r *run) tally(pick func(c *conv) *convDir) (lost, undelivered int64) {
+// undelivered is what one direction did not deliver, in conversations
+// whose sessions all lasted the run: acked (stored) messages that never
+// arrived, and messages never acked; and in conversations where the server
+// dropped a session.
+type undelivered struct{ acked, unacked, dropped int64 }
+
+func (u undelivered) lost() int64 { return u.acked + u.unacked }
+
+func (r *run) tally(pick func(c *conv) *convDir) undelivered {
 	r.reg.mu.Lock()
 	defer r.reg.mu.Unlock()
+	var u undelivered
 	for _, c := range r.reg.list {
-		n := pick(c).outstanding()
+		d := pick(c)
+		out := d.outstanding()
 		if c.dropped.Load() {
-			undelivered += n
-		} else {
-			lost += n
+			u.dropped += out
+			continue
 		}
+		acked := min(max(d.acked.Load()-d.recv.Load(), 0), out)
+		u.acked += acked
+		u.unacked += out - acked
 	}
-	return lost, undelivered
+	return u
+}
+
+// onAck counts a message.ack for one of the run's messages.
+func (r *run) onAck(data []byte, d *direction, pick func(c *conv) *convDir, want byte) {
+	dir, _, idx, ok := parseFrameID(topString(data, "ref"))
+	if !ok || dir != want {
+		return
+	}
+	if c := r.reg.at(idx); c != nil {
+		d.acked.Add(1)
+		pick(c).acked.Add(1)
+	}
 }
 
 // connectPaced starts n connections at --connect-rate with at most
