@@ -343,6 +343,7 @@ func queueEntry(c store.Conversation) routing.Entry {
 type openParams struct {
 	VisitorID, VisitorName, Locale, Topic string
 	Context                               json.RawMessage
+	First                                 bool // the visitor's first conversation: no last agent to prefer
 }
 
 // open starts a conversation: routed at once when an agent has room, queued
@@ -355,8 +356,10 @@ func (h *Hub) open(ctx context.Context, p openParams) (store.Conversation, error
 		State: store.Queued, Locale: p.Locale, Topic: p.Topic, Context: p.Context, OpenedAt: store.At(now),
 	}
 	req := routing.Request{Locale: p.Locale, Topic: p.Topic}
-	if prev, err := h.store.VisitorConversations(ctx, p.VisitorID, 1); err == nil && len(prev) > 0 {
-		req.Prefer = prev[0].AgentID
+	if !p.First {
+		if prev, err := h.store.VisitorConversations(ctx, p.VisitorID, 1); err == nil && len(prev) > 0 {
+			req.Prefer = prev[0].AgentID
+		}
 	}
 	agentID, ok, err := h.dir.Assign(ctx, req)
 	if err != nil {

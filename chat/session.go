@@ -74,6 +74,7 @@ type Session struct {
 	// used only by the reader goroutine once the session runs.
 	conv, name, locale, topic string
 	context                   json.RawMessage
+	newVisitor                bool // made on this connection: no earlier conversations
 
 	hub  *Hub
 	conn *websocket.Conn
@@ -469,5 +470,5 @@ func (s *Session) logger() *zap.Logger {
 
 // openParams is what a shopper's new conversation starts with.
 func (s *Session) openParams() openParams {
-	return openParams{VisitorID: s.VisitorID, VisitorName: s.name, Locale: s.locale, Topic: s.topic, Context: s.context}
+	return openParams{VisitorID: s.VisitorID, VisitorName: s.name, Locale: s.locale, Topic: s.topic, Context: s.context, First: s.newVisitor && s.conv == ""}
 }

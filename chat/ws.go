@@ -103,9 +103,15 @@ func (h *Hub) welcomeShopper(ctx context.Context, s *Session, visitorID, token s
 		}
 		s.VisitorID, issued = v.ID, raw
 	}
-	open, err := h.store.OpenConversation(ctx, s.VisitorID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
+	// A visitor made just now has no conversation yet: no need to look.
+	open, err := store.Conversation{}, store.ErrNotFound
+	if issued == "" {
+		open, err = h.store.OpenConversation(ctx, s.VisitorID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	} else {
+		s.newVisitor = true
 	}
 	welcome := shopperWelcome{SessionID: s.ID, VisitorID: s.VisitorID, VisitorToken: issued, Locale: s.locale}
 	if err == nil {
