@@ -190,6 +190,7 @@ func (h *Hub) Start(ctx context.Context) error {
 		h.spawn(h.dueWorker)
 	}
 	h.spawn(h.statsLoop)
+	h.spawn(h.pinger)
 	h.log.Info("hub started", zap.Int("agents", len(agents)), zap.Int("open_conversations", len(open)))
 	return nil
 }
@@ -252,14 +253,34 @@ func (h *Hub) register(s *Session) error {
 		return ErrShuttingDown
 	}
 	h.sessions[s] = struct{}{}
-	h.wg.Add(2)
+	h.wg.Add(1) // serve's; writers count themselves
 	h.sessMu.Unlock()
+	s.nextPing.Store(time.Now().Add(pingPeriod).UnixNano())
 	h.metrics.sessions.WithLabelValues(string(s.Role)).Inc()
-	go func() {
-		defer h.wg.Done()
-		s.writeLoop()
-	}()
 	return nil
+}
+
+// pinger pings every session once a ping period, from one goroutine for
+// all: an idle session has no goroutine of its own writing.
+func (h *Hub) pinger() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.quit:
+			return
+		case now := <-t.C:
+			due := now.UnixNano()
+			h.sessMu.Lock()
+			for s := range h.sessions {
+				if s.nextPing.Load() <= due {
+					s.nextPing.Store(now.Add(pingPeriod).UnixNano())
+					s.queue(item{ping: true})
+				}
+			}
+			h.sessMu.Unlock()
+		}
+	}
 }
 
 // serve runs a registered session's reader until the session ends, then
@@ -268,6 +289,7 @@ func (h *Hub) serve(s *Session, onEnd func()) {
 	defer h.wg.Done()
 	s.readLoop()
 	<-s.done
+	<-s.writerDone
 	s.unlisten(s.listening()...)
 	h.sessMu.Lock()
 	delete(h.sessions, s)

@@ -3,41 +3,44 @@ package chat
 import "sync"
 
 // outbox is a session's bounded send queue. It holds nothing while the
-// session is idle (no preallocated buffer per connection): items are
-// appended under a lock and the writer takes them all at once.
+// session is idle: no buffer, and no writer goroutine. The first item queued
+// to an idle session starts a writer, which drains the queue and ends when it
+// is empty; at most one writer runs at a time.
 type outbox struct {
-	mu    sync.Mutex
-	items []item
-	limit int
-	wake  chan struct{} // signalled when items were added
+	mu      sync.Mutex
+	items   []item
+	limit   int
+	running bool // a writer is draining
 }
 
-func newOutbox(limit int) outbox {
-	return outbox{limit: limit, wake: make(chan struct{}, 1)}
-}
+func newOutbox(limit int) outbox { return outbox{limit: limit} }
 
-// push queues an item; false when the queue is full (a slow consumer).
-func (o *outbox) push(it item) bool {
+// push queues an item. ok is false when the queue is full (a slow
+// consumer); start is true when the caller must start a writer. A final
+// item (the close) is taken even into a full queue.
+func (o *outbox) push(it item, final bool) (ok, start bool) {
 	o.mu.Lock()
-	if len(o.items) >= o.limit {
-		o.mu.Unlock()
-		return false
+	defer o.mu.Unlock()
+	if len(o.items) >= o.limit && !final {
+		return false, false
 	}
 	o.items = append(o.items, it)
-	o.mu.Unlock()
-	select {
-	case o.wake <- struct{}{}:
-	default:
+	if o.running {
+		return true, false
 	}
-	return true
+	o.running = true
+	return true, true
 }
 
-// take returns everything queued; the outbox keeps no buffer, so an idle
-// session holds none.
+// take returns everything queued, or nothing and the writer's leave to
+// stop (it must then return without writing).
 func (o *outbox) take() []item {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	out := o.items
 	o.items = nil
+	if len(out) == 0 {
+		o.running = false
+	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -54,6 +55,8 @@ type item struct {
 	at     time.Time // when the frame was made, for the delivery latency
 	sync   bool      // a catch-up request: send p.conv's messages after p.seq
 	forget bool      // stop tracking p.conv (unwatched or handed over)
+	ping   bool      // a WebSocket ping (from the hub's pinger)
+	final  bool      // the close: the last item a writer handles
 }
 
 // track is what a session writer knows a client has seen of a conversation:
@@ -80,12 +83,15 @@ type Session struct {
 	conn *websocket.Conn
 	out  outbox
 
-	done      chan struct{}
-	readDone  chan struct{} // closed when readLoop returns
-	closeOnce sync.Once
-	reason    CloseReason
-	closeCode int
-	closeText string
+	done       chan struct{}
+	readDone   chan struct{} // closed when readLoop returns
+	writerDone chan struct{} // closed when the final item has been handled
+	broken     bool          // a write failed: the writer only drains (writer-owned)
+	nextPing   atomic.Int64  // unix nanoseconds; the hub's pinger reads it
+	closeOnce  sync.Once
+	reason     CloseReason
+	closeCode  int
+	closeText  string
 
 	mu       sync.Mutex
 	channels map[string]bool // broker channels this session listens on
@@ -97,12 +103,13 @@ type Session struct {
 func newSession(h *Hub, conn *websocket.Conn, id string, role Role) *Session {
 	return &Session{
 		ID: id, Role: role, hub: h, conn: conn,
-		out:      newOutbox(h.cfg.SendQueue),
-		done:     make(chan struct{}),
-		readDone: make(chan struct{}),
-		channels: make(map[string]bool),
-		limiter:  newRateLimiter(),
-		tracks:   make(map[string]*track),
+		out:        newOutbox(h.cfg.SendQueue),
+		done:       make(chan struct{}),
+		readDone:   make(chan struct{}),
+		writerDone: make(chan struct{}),
+		channels:   make(map[string]bool),
+		limiter:    newRateLimiter(),
+		tracks:     make(map[string]*track),
 	}
 }
 
@@ -114,9 +121,23 @@ func (s *Session) queue(it item) {
 		return
 	default:
 	}
-	if !s.out.push(it) {
+	ok, start := s.out.push(it, false)
+	if !ok {
 		s.close(ClosedSlowConsumer, websocket.ClosePolicyViolation, "slow consumer")
+		return
 	}
+	if start {
+		s.startWriter()
+	}
+}
+
+// startWriter runs a writer goroutine until the queue is empty.
+func (s *Session) startWriter() {
+	s.hub.wg.Add(1)
+	go func() {
+		defer s.hub.wg.Done()
+		s.writeLoop()
+	}()
 }
 
 // reply sends a frame to this session only.
@@ -132,7 +153,8 @@ func (s *Session) replyError(ref, convID string, err error) {
 	s.reply(TypeError, convID, ref, errorBody{Code: fe.Code, Message: fe.Message})
 }
 
-// close ends the session once, with a close frame carrying code and text.
+// close ends the session once: what is queued goes out, then a close frame
+// carrying code and text, then the socket closes.
 func (s *Session) close(reason CloseReason, code int, text string) {
 	s.closeOnce.Do(func() {
 		s.reason, s.closeCode, s.closeText = reason, code, text
@@ -140,6 +162,9 @@ func (s *Session) close(reason CloseReason, code int, text string) {
 		if reason == ClosedSlowConsumer {
 			// The writer is stuck on this peer: cut the connection under it.
 			s.conn.Close()
+		}
+		if _, start := s.out.push(item{final: true}, true); start {
+			s.startWriter()
 		}
 	})
 }
@@ -224,53 +249,51 @@ func refOf(data []byte) string {
 	return f.ID
 }
 
-// writeLoop owns every write: queued frames, pings and the final close.
+// writeLoop owns every write while it runs (at most one runs at a time):
+// queued frames, pings and the final close. It ends when the queue is empty.
 func (s *Session) writeLoop() {
-	ticker := time.NewTicker(pingPeriod)
-	defer func() {
-		ticker.Stop()
-		s.conn.Close()
-	}()
 	for {
-		select {
-		case <-s.out.wake:
-			batch := s.out.take()
-			for i, it := range batch {
-				if err := s.write(it); err != nil {
-					if errors.Is(err, errSyncFailed) {
-						s.close(ClosedSyncFailed, websocket.CloseInternalServerErr, "could not catch up, reconnect")
-					} else {
-						s.close(ClosedWriteError, websocket.CloseNormalClosure, "")
-					}
-					s.writeClose()
-					return
-				}
-				batch[i] = item{} // let the frame go
-			}
-		case <-ticker.C:
-			s.conn.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := s.conn.WriteMessage(websocket.PingMessage, nil); err != nil {
-				s.close(ClosedWriteError, websocket.CloseNormalClosure, "")
-				return
-			}
-		case <-s.done:
-			s.flush()
-			s.writeClose()
+		batch := s.out.take()
+		if len(batch) == 0 {
 			return
+		}
+		for i, it := range batch {
+			batch[i] = item{} // let the frame go once written
+			switch {
+			case it.final:
+				if !s.broken {
+					s.writeClose()
+				}
+				s.conn.Close()
+				close(s.writerDone)
+				return // nothing is queued after the close
+			case s.broken:
+				// A write failed: the socket is closing, drop the rest.
+			case it.ping:
+				s.conn.SetWriteDeadline(time.Now().Add(writeWait))
+				if err := s.conn.WriteMessage(websocket.PingMessage, nil); err != nil {
+					s.fail(err)
+				}
+			default:
+				if err := s.write(it); err != nil {
+					s.fail(err)
+				}
+			}
 		}
 	}
 }
 
-// flush writes what is already queued (best effort) before a close.
-func (s *Session) flush() {
-	if s.reason == ClosedSlowConsumer {
+// fail ends the session after a write error.
+func (s *Session) fail(err error) {
+	s.broken = true
+	if errors.Is(err, errSyncFailed) {
+		// The peer can still hear why: tell it, then close.
+		s.close(ClosedSyncFailed, websocket.CloseInternalServerErr, "could not catch up, reconnect")
+		s.broken = false
 		return
 	}
-	for _, it := range s.out.take() {
-		if s.write(it) != nil {
-			return
-		}
-	}
+	s.close(ClosedWriteError, websocket.CloseNormalClosure, "")
+	s.conn.Close()
 }
 
 func (s *Session) writeClose() {
