@@ -29,7 +29,8 @@ type rulesResult struct {
 	Greeting rulesLateness `json:"auto_greeting"`
 	Holding  rulesLateness `json:"holding_reply"`
 	// Conversations with no turn start (the shopper's own message never came
-	// back), so no holding deadline.
+	// back), so no holding deadline. Missing counts what had not arrived
+	// when the run ended (everything arrived, then --drain; or --duration).
 	NoTurnStart  int              `json:"no_turn_start"`
 	OtherAutos   int              `json:"other_auto_messages"`
 	Reassigned   int64            `json:"reassigned"`
@@ -78,31 +79,38 @@ func runRules(ctx context.Context, r *run, res *result) error {
 			r.st.opened.Load(), cfg.Conversations, r.st.failed.Load(), g, h, r.st.reassigned.Load())
 	})
 	t0 := time.Now()
+	var cpu cpuWindow
+	cpu.begin(r, t0)
 	setup, cancel := context.WithTimeout(ctx, cfg.SetupTimeout)
 	r.openShoppers(setup, cfg.Conversations)
 	waitFor(setup, func() bool { return r.st.opened.Load()+r.st.failed.Load() >= int64(cfg.Conversations) })
 	cancel()
 	r.failUnsettled()
 
-	// Listen until the last deadline has passed by --drain (to see
-	// duplicates), within --duration of the start.
+	// Listen until every conversation whose sessions are up has both
+	// automatic messages, then --drain longer to catch duplicates; all
+	// within --duration of the start.
 	last := time.Now()
 	if l := r.st.lastOpened.Load(); l > 0 {
 		last = time.Unix(0, l)
 	}
-	until := last.Add(max(plan.autoGreetAfter, plan.firstResponse+time.Second) + cfg.Drain)
-	if capAt := t0.Add(cfg.Duration); until.After(capAt) {
-		res.warn(fmt.Sprintf("--duration %v ends the run before the last deadline plus --drain", cfg.Duration))
-		until = capAt
+	lastDue := last.Add(max(plan.autoGreetAfter, plan.firstResponse))
+	capAt := t0.Add(cfg.Duration)
+	if capAt.Sub(t0) > plan.reassign {
+		res.warn(fmt.Sprintf("--duration %v is past the reassign deadline %v: expect reassignments", cfg.Duration, plan.reassign))
 	}
-	if until.Sub(t0) > plan.reassign {
-		res.warn(fmt.Sprintf("the run lasts %v, past the reassign deadline %v: expect reassignments", until.Sub(t0).Round(time.Second), plan.reassign))
+	convs := r.readyConversations(func(*conv) bool { return true })
+	lctx, lcancel := context.WithDeadline(ctx, capAt)
+	complete := pollUntil(lctx, 200*time.Millisecond, func() bool { return time.Now().After(lastDue) && allArrived(convs) })
+	sleepCtx(lctx, cfg.Drain)
+	lcancel()
+	if !complete {
+		res.warn(fmt.Sprintf("automatic messages still missing when --duration %v ended the run", cfg.Duration))
 	}
-	sleepCtx(ctx, time.Until(until))
 	out.ListenedSeconds = time.Since(t0).Seconds()
+	cpu.end(r, res)
 	stopProgress()
 
-	convs := r.readyConversations(func(*conv) bool { return true })
 	out.Opened = len(convs)
 	r.judge(convs, out)
 	out.Reassigned = r.st.reassigned.Load()
@@ -115,6 +123,23 @@ func runRules(ctx context.Context, r *run, res *result) error {
 		out.Closed, _ = r.closeConversations(cfg.Drain + 5*time.Second)
 	}
 	return nil
+}
+
+// allArrived says every conversation whose sessions are up has had its
+// auto greeting and its holding reply.
+func allArrived(convs []*conv) bool {
+	for _, c := range convs {
+		if c.dropped.Load() {
+			continue
+		}
+		c.mu.Lock()
+		done := len(c.greets) > 0 && len(c.holds) > 0
+		c.mu.Unlock()
+		if !done {
+			return false
+		}
+	}
+	return true
 }
 
 // judge measures every conversation's automatic messages against their

@@ -309,7 +309,12 @@ func (r *run) connectPaced(ctx context.Context, n int, start func(i int, done fu
 
 // waitFor polls cond every 20 ms until it holds or ctx ends.
 func waitFor(ctx context.Context, cond func() bool) bool {
-	t := time.NewTicker(20 * time.Millisecond)
+	return pollUntil(ctx, 20*time.Millisecond, cond)
+}
+
+// pollUntil polls cond every interval until it holds or ctx ends.
+func pollUntil(ctx context.Context, interval time.Duration, cond func() bool) bool {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for !cond() {
 		select {
