@@ -97,6 +97,8 @@ func (e *endpoints) dial(ctx context.Context, path string, q url.Values) (*webso
 func failReason(err error) string {
 	var ne net.Error
 	switch {
+	case err == nil:
+		return "closed"
 	case errors.Is(err, ErrHandshake):
 		return "handshake refused"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():

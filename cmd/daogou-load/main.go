@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -50,7 +51,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	log := newLogger(stderr)
 	defer func() { _ = log.Sync() }()
 
-	res := &result{Mode: cfg.Mode, Command: "daogou-load " + strings.Join(args, " "), Started: time.Now().UTC(), SourceIPs: len(cfg.SourceIPs)}
+	res := &result{Mode: cfg.Mode, Command: "daogou-load " + strings.Join(redact(args), " "), Started: time.Now().UTC(), SourceIPs: len(cfg.SourceIPs)}
 	for _, u := range cfg.URLs {
 		res.Targets = append(res.Targets, u.String())
 	}
@@ -86,6 +87,32 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return code
+}
+
+// secretFlags are left out of the command line the result records.
+var secretFlags = []string{"supervisor-password", "agent-password"}
+
+// redact hides the values of secretFlags in a command line.
+func redact(args []string) []string {
+	out := make([]string, len(args))
+	hideNext := false
+	for i, a := range args {
+		out[i] = a
+		if hideNext {
+			out[i], hideNext = "***", false
+			continue
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || !slices.Contains(secretFlags, name) {
+			continue
+		}
+		if hasValue {
+			out[i] = a[:strings.Index(a, "=")+1] + "***"
+		} else {
+			hideNext = true
+		}
+	}
+	return out
 }
 
 // newLogger logs errors only, to stderr, in zap's console encoding.
