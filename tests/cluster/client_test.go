@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -51,10 +52,9 @@ type client struct {
 
 	mu     sync.Mutex
 	log    []frame
-	cursor int                   // next frame for expect
-	ended  bool                  // the reader stopped
-	closeE *websocket.CloseError // the close frame, if one came
-	bump   chan struct{}         // a frame arrived or the reader stopped
+	cursor int           // next frame for expect
+	ended  bool          // the reader stopped
+	bump   chan struct{} // a frame arrived or the reader stopped
 }
 
 // errStatus is an upgrade the server answered with an HTTP status.
@@ -72,11 +72,8 @@ func dialWS(name, base, path string, q url.Values) (*client, error) {
 	conn, resp, err := d.Dial(u, nil)
 	if err != nil {
 		if resp != nil {
-			var b strings.Builder
-			buf := make([]byte, 512)
-			n, _ := resp.Body.Read(buf)
-			b.Write(buf[:n])
-			return nil, &errStatus{status: resp.StatusCode, body: b.String()}
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+			return nil, &errStatus{status: resp.StatusCode, body: string(body)}
 		}
 		return nil, fmt.Errorf("%s: dial %s: %w", name, path, err)
 	}
@@ -123,10 +120,6 @@ func (c *client) read() {
 		_, data, err := c.conn.ReadMessage()
 		c.mu.Lock()
 		if err != nil {
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) {
-				c.closeE = ce
-			}
 			c.ended = true
 			c.mu.Unlock()
 			c.notify()
@@ -283,19 +276,11 @@ func (c *client) expectBody(typ string, v any) frame {
 func (c *client) sync() []frame {
 	c.t.Helper()
 	id := c.send("ping", "", nil)
-	f, skipped, err := c.expectFrame("pong "+id, func(f frame) bool { return f.Type == "pong" && f.Ref == id })
+	_, skipped, err := c.expectFrame("pong "+id, func(f frame) bool { return f.Type == "pong" && f.Ref == id })
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	_ = f
 	return skipped
-}
-
-// closed reports the close frame the server sent, once the reader ended.
-func (c *client) closed() (*websocket.CloseError, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closeE, c.ended
 }
 
 // all is every frame received so far.

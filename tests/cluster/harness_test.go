@@ -396,7 +396,7 @@ func (in *instance) cleanup() {
 	if b, err := os.ReadFile(in.logPath); err == nil && bytes.Contains(b, []byte("WARNING: DATA RACE")) {
 		in.t.Errorf("%s: the race detector found a data race:\n%s", in.name, in.tail(200))
 	} else if in.t.Failed() {
-		in.t.Logf("log of %s (%s), last lines:\n%s", in.name, in.logPath, in.tail(120))
+		in.t.Logf("log of %s, last lines:\n%s", in.name, in.tail(150))
 	}
 }
 

@@ -36,7 +36,7 @@ func TestReadyzAndRedisOutage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			px := startProxy(t, u.Host)
+			px := startProxy(t, u.Host, 0)
 			a := c.start("A", startOpts{redis: px.redisURL(c.redisURL)})
 			b := c.start("B", startOpts{})
 			agentToken := a.login(t, "mei@cluster.test")

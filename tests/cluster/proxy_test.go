@@ -8,15 +8,18 @@ import (
 	"net/url"
 	"sync"
 	"testing"
+	"time"
 )
 
 // proxy is a TCP relay in the test process between an instance and Redis.
 // cut closes every relayed connection and refuses new ones (they are
-// accepted and closed at once) until restore.
+// accepted and closed at once) until restore. With a delay, what Redis
+// sends reaches the instance that much later (network latency).
 type proxy struct {
 	t      testing.TB
 	ln     net.Listener
 	target string
+	delay  time.Duration
 
 	mu    sync.Mutex
 	cut   bool
@@ -24,15 +27,15 @@ type proxy struct {
 	wg    sync.WaitGroup
 }
 
-// startProxy relays a loopback port to target (host:port); it stops at the
-// end of t.
-func startProxy(t testing.TB, target string) *proxy {
+// startProxy relays a loopback port to target (host:port), delaying what
+// target sends by delay; it stops at the end of t.
+func startProxy(t testing.TB, target string, delay time.Duration) *proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{t: t, ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p := &proxy{t: t, ln: ln, target: target, delay: delay, conns: map[net.Conn]struct{}{}}
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(p.close)
@@ -75,8 +78,12 @@ func (p *proxy) accept() {
 			continue
 		}
 		p.wg.Add(2)
-		go p.pipe(in, out)
 		go p.pipe(out, in)
+		if p.delay > 0 {
+			go p.delayed(in, out)
+		} else {
+			go p.pipe(in, out)
+		}
 	}
 }
 
@@ -97,11 +104,50 @@ func (p *proxy) track(a, b net.Conn) bool {
 func (p *proxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
 	_, _ = io.Copy(dst, src)
-	dst.Close()
-	src.Close()
+	p.forget(dst, src)
+}
+
+// delayed is pipe with every chunk held back by p.delay, in order.
+func (p *proxy) delayed(dst, src net.Conn) {
+	type chunk struct {
+		due  time.Time
+		data []byte
+	}
+	chunks := make(chan chunk, 1024)
+	go func() {
+		defer close(chunks)
+		for {
+			buf := make([]byte, 32<<10)
+			n, err := src.Read(buf)
+			if n > 0 {
+				chunks <- chunk{time.Now().Add(p.delay), buf[:n]}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer p.wg.Done()
+	defer p.forget(dst, src)
+	for c := range chunks {
+		timer := time.NewTimer(time.Until(c.due))
+		<-timer.C
+		if _, err := dst.Write(c.data); err != nil {
+			src.Close()
+			for range chunks { // let the reader end
+			}
+			return
+		}
+	}
+}
+
+// forget closes a pair and stops tracking it.
+func (p *proxy) forget(a, b net.Conn) {
+	a.Close()
+	b.Close()
 	p.mu.Lock()
-	delete(p.conns, dst)
-	delete(p.conns, src)
+	delete(p.conns, a)
+	delete(p.conns, b)
 	p.mu.Unlock()
 }
 

@@ -30,6 +30,9 @@ func TestPubSubKillLosesNothing(t *testing.T) {
 			agent, _ := b.agent(t, "agent", b.login(t, "mei@cluster.test"))
 			shopper, _, conv := a.shopper(t, "shopper")
 			agent.expect("conversation.assigned")
+			// The agent greets first: a stream that starts with both sides
+			// writing at once is TestFirstMessagesCross's case.
+			talk(t, agent, shopper, conv.ID, "a-hello", "Hello!")
 			if before := c.pubsubClients(t); len(before) < 2 {
 				t.Fatalf("want a pub/sub connection from each instance, Redis lists %d named %s", len(before), c.name)
 			}
@@ -69,16 +72,18 @@ func TestPubSubKillLosesNothing(t *testing.T) {
 				{"agent", agent, shopper},
 			} {
 				side.me.waitUntil(wait, "every ack", func(all []frame) bool { return len(acksIn(all)) >= n })
-				want := side.who + " "
-				side.peer.waitUntil(2*wait, "every "+side.who+" message", func(all []frame) bool {
-					got := 0
-					for _, m := range messagesIn(all, conv.ID) {
-						if strings.HasPrefix(m.Text, want) && m.Author.Kind == side.who {
-							got++
+				if _, err := side.peer.awaitCond(2*wait, func(all []frame) bool {
+					return len(missing(messagesIn(all, conv.ID), side.who, n)) == 0
+				}); err != nil {
+					got := messagesIn(side.peer.all(), conv.ID)
+					var lost []string
+					for _, m := range b.stored(t, conv.ID, agentToken(t, b)) {
+						if slices.Contains(missing(got, side.who, n), m.Text) {
+							lost = append(lost, fmt.Sprintf("seq %d %q", m.Seq, m.Text))
 						}
 					}
-					return got >= n
-				})
+					t.Fatalf("the %s's messages did not all reach the other side: %v; missing %v; received seqs %v", side.who, err, lost, seqsOf(got))
+				}
 			}
 			shopper.sync()
 			agent.sync()
@@ -155,4 +160,16 @@ func (c *cluster) killPubSub(t testing.TB) int {
 		killed += n
 	}
 	return killed
+}
+
+// missing lists the texts "<who> 0".."<who> n-1" not among msgs.
+func missing(msgs []wireMsg, who string, n int) []string {
+	var out []string
+	for i := range n {
+		text := fmt.Sprintf("%s %d", who, i)
+		if !slices.ContainsFunc(msgs, func(m wireMsg) bool { return m.Text == text && m.Author.Kind == who }) {
+			out = append(out, text)
+		}
+	}
+	return out
 }

@@ -32,6 +32,15 @@ func TestSupervisorSeesCluster(t *testing.T) {
 	sup.waitUntil(wait, "conversation.watching", func(all []frame) bool {
 		return slices.ContainsFunc(all, func(f frame) bool { return f.Type == "conversation.watching" && f.ConversationID == conv.ID })
 	})
+	// The agent greets once the supervisor has seen the greeting timer
+	// start (an agent who answers within milliseconds of the assignment
+	// meets a timer whose start is never told to supervisors).
+	sup.waitUntil(wait, "timer.started greeting", func(all []frame) bool {
+		return slices.ContainsFunc(all, func(f frame) bool {
+			b, ok := decodeAll[ruleBody](f)
+			return ok && f.Type == "timer.started" && f.ConversationID == conv.ID && b.Rule == "greeting"
+		})
+	})
 	ref := agent.say(conv.ID, "a-1", "Welcome! How can I help?")
 	if _, _, err := agent.expectFrame("ack", func(f frame) bool { return f.Type == "message.ack" && f.Ref == ref }); err != nil {
 		t.Fatal(err)

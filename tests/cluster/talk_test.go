@@ -4,7 +4,10 @@ package cluster
 
 import (
 	"fmt"
+	"net/url"
+	"slices"
 	"testing"
+	"time"
 )
 
 // TestCrossInstanceTalk: a shopper and the agent who serves them sit on
@@ -104,5 +107,51 @@ func TestCrossInstanceTalk(t *testing.T) {
 			checkOnce(t, "shopper", messagesIn(shopper.all(), conv.ID), 1, last)
 			checkOnce(t, "agent", messagesIn(agent.all(), conv.ID), 1, last)
 		})
+	}
+}
+
+// TestFirstMessagesCross: in a new conversation the agent (on B) writes
+// and, a moment later, the shopper (on A). The shopper's own message (seq 2)
+// reaches its session at once; the agent's (seq 1) comes through Redis,
+// which is 100 ms away from A here. The shopper must still get both, in
+// seq order.
+func TestFirstMessagesCross(t *testing.T) {
+	const conversations = 2
+	c := newCluster(t)
+	c.accounts(acct{"mei@cluster.test", "Mei", "agent", conversations})
+	u, err := url.Parse(c.redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px := startProxy(t, u.Host, 100*time.Millisecond)
+	a := c.start("A", startOpts{redis: px.redisURL(c.redisURL)})
+	b := c.start("B", startOpts{})
+	token := b.login(t, "mei@cluster.test")
+	agent, _ := b.agent(t, "agent", token)
+	for i := range conversations {
+		shopper, _, conv := a.shopper(t, fmt.Sprintf("shopper%d", i))
+		shopper.expect("conversation.assigned")
+		shopper.sync() // its session on A handles frames now
+		agent.waitUntil(wait, "the assignment", func(all []frame) bool {
+			return slices.ContainsFunc(all, func(f frame) bool { return f.Type == "conversation.assigned" && f.ConversationID == conv.ID })
+		})
+		ref := agent.say(conv.ID, fmt.Sprintf("a-%d", i), "Hello, welcome!")
+		ackF, _, err := agent.expectFrame("ack", func(f frame) bool { return f.Type == "message.ack" && f.Ref == ref })
+		if err != nil {
+			t.Fatal(err)
+		}
+		shopper.say("", "s-1", "Hi, a question")
+		if _, err := shopper.awaitCond(wait, func(all []frame) bool {
+			msgs := messagesIn(all, conv.ID)
+			return hasText(msgs, "Hello, welcome!") && hasText(msgs, "Hi, a question")
+		}); err != nil {
+			var ack ackBody
+			ackF.decode(t, &ack)
+			t.Errorf("shopper%d never got the agent's message (seq %d): %v: received %s; stored %s", i, ack.Seq, err,
+				describe(messagesIn(shopper.all(), conv.ID)), describe(b.stored(t, conv.ID, token)))
+			continue
+		}
+		shopper.sync()
+		checkOnce(t, fmt.Sprintf("shopper%d", i), messagesIn(shopper.all(), conv.ID), 1, int64(len(b.stored(t, conv.ID, token))))
 	}
 }
