@@ -31,15 +31,18 @@ type rulesResult struct {
 	// Conversations with no turn start (the shopper's own message never came
 	// back), so no holding deadline. Missing counts what had not arrived
 	// when the run ended (everything arrived, then --drain; or --duration).
-	NoTurnStart  int              `json:"no_turn_start"`
-	OtherAutos   int              `json:"other_auto_messages"`
-	Reassigned   int64            `json:"reassigned"`
-	Breaches     map[string]int64 `json:"breaches_seen_by_agents"`
-	Dropped      int64            `json:"dropped"`
-	Failures     map[string]int64 `json:"failures"`
-	Errors       map[string]int64 `json:"errors"`
-	Closed       int              `json:"closed"`
-	ShopperSends dirResult        `json:"shopper_messages"`
+	NoTurnStart int `json:"no_turn_start"`
+	// Conversations whose shopper session the server closed during the run;
+	// they are left out of the lateness and the missing counts.
+	DroppedConversations int              `json:"dropped_conversations"`
+	OtherAutos           int              `json:"other_auto_messages"`
+	Reassigned           int64            `json:"reassigned"`
+	Breaches             map[string]int64 `json:"breaches_seen_by_agents"`
+	Dropped              int64            `json:"dropped"`
+	Failures             map[string]int64 `json:"failures"`
+	Errors               map[string]int64 `json:"errors"`
+	Closed               int              `json:"closed"`
+	ShopperSends         dirResult        `json:"shopper_messages"`
 }
 
 // rulesLateness is one rule's automatic messages.
@@ -159,6 +162,10 @@ func (r *run) judge(convs []*conv, out *rulesResult) {
 		local.Add(got[0].received.Sub(due))
 	}
 	for _, c := range convs {
+		if c.dropped.Load() {
+			out.DroppedConversations++
+			continue // its shopper could not hear anything more
+		}
 		c.mu.Lock()
 		rate(&out.Greeting, c.greets, c.openedAt.Add(r.rules.autoGreetAfter), &gs, &gl)
 		if c.turnStart.IsZero() {
