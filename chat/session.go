@@ -437,9 +437,7 @@ func (s *Session) writeFrame(b []byte) error {
 // encodeMessageNew is the one encoding of a message.new frame, live or
 // replayed.
 func encodeMessageNew(m store.Message) []byte {
-	return encode(TypeMessageNew, m.ConversationID, "", struct {
-		Message store.Message `json:"message"`
-	}{m})
+	return appendMessageNew(make([]byte, 0, 288+len(m.Text)+len(m.Author.Name)), m)
 }
 
 // listen adds broker channels to this session.

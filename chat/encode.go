@@ -1,0 +1,113 @@
+package chat
+
+import (
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/daogou/daogou/chat/store"
+)
+
+// appendMessageNew writes the message.new frame of m without reflection:
+// every delivered message is encoded once, on the hot path. The output is
+// the same JSON that encoding/json makes of the frame (a test holds it so).
+func appendMessageNew(b []byte, m store.Message) []byte {
+	b = append(b, `{"type":"message.new"`...)
+	if m.ConversationID != "" {
+		b = append(b, `,"conversation_id":`...)
+		b = appendJSONString(b, m.ConversationID)
+	}
+	b = append(b, `,"body":{"message":{"id":`...)
+	b = appendJSONString(b, m.ID)
+	b = append(b, `,"conversation_id":`...)
+	b = appendJSONString(b, m.ConversationID)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, m.Seq, 10)
+	b = append(b, `,"author":{"kind":`...)
+	b = appendJSONString(b, m.Author.Kind)
+	b = append(b, `,"id":`...)
+	b = appendJSONString(b, m.Author.ID)
+	b = append(b, `,"name":`...)
+	b = appendJSONString(b, m.Author.Name)
+	b = append(b, `},"kind":`...)
+	b = appendJSONString(b, m.Kind)
+	b = append(b, `,"text":`...)
+	b = appendJSONString(b, m.Text)
+	b = append(b, `,"auto":`...)
+	b = strconv.AppendBool(b, m.Auto)
+	b = append(b, `,"created_at":`...)
+	if m.CreatedAt.IsZero() {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '"')
+		b = m.CreatedAt.UTC().AppendFormat(b, wireTimeLayout)
+		b = append(b, '"')
+	}
+	if m.ClientMsgID != "" {
+		b = append(b, `,"client_msg_id":`...)
+		b = appendJSONString(b, m.ClientMsgID)
+	}
+	if m.ScriptID != "" {
+		b = append(b, `,"script_id":`...)
+		b = appendJSONString(b, m.ScriptID)
+	}
+	return append(b, "}}}"...)
+}
+
+// wireTimeLayout is store.Time's format: RFC 3339 with milliseconds, UTC.
+const wireTimeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString quotes s as encoding/json does: HTML-safe, invalid UTF-8
+// replaced, U+2028 and U+2029 escaped.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

@@ -1,0 +1,40 @@
+package chat
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/daogou/daogou/chat/store"
+)
+
+// The hand-written encoder makes exactly what encoding/json makes.
+func TestAppendMessageNewMatchesEncodingJSON(t *testing.T) {
+	at := store.At(time.Date(2026, 11, 24, 9, 0, 0, 123_000_000, time.FixedZone("CST", 8*3600)))
+	for _, tc := range []struct {
+		name string
+		m    store.Message
+	}{
+		{"plain", benchMsg},
+		{"html and quotes", store.Message{ID: "1", ConversationID: "c", Seq: 1, Text: `<script>alert("x")</script> & 'q' \ back`, CreatedAt: at}},
+		{"control characters", store.Message{Text: "tab\tnew\nline\rcr\bbs\fff\x00nul\x1fus\x7fdel", CreatedAt: at}},
+		{"unicode", store.Message{Text: "您好，亲！🙂 line\u2028sep\u2029para", Author: store.Author{Name: "小美"}, CreatedAt: at}},
+		{"invalid utf-8", store.Message{Text: "bad \xff\xfe bytes \xc3", CreatedAt: at}},
+		{"auto with a script", store.Message{Kind: "system", Auto: true, ScriptID: "en.holding.busy.1", CreatedAt: at}},
+		{"zero time", store.Message{Text: "x"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := appendMessageNew(nil, tc.m)
+			want, err := json.Marshal(outFrame{Type: TypeMessageNew, ConversationID: tc.m.ConversationID, Body: struct {
+				Message store.Message `json:"message"`
+			}{tc.m}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("\n got  %s\n want %s", got, want)
+			}
+		})
+	}
+}
