@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -138,7 +139,7 @@ func TestCapacityAcrossInstances(t *testing.T) {
 	}
 	// Places may be told again while the queue settles: the latest ones
 	// must end up 1..9, once each.
-	eventually(t, wait, "queue places 1..9", func() (bool, string) {
+	latest := func() []int {
 		var places []int
 		for _, cl := range clients {
 			if s := stateOf(cl); s.assigned == "" {
@@ -146,13 +147,41 @@ func TestCapacityAcrossInstances(t *testing.T) {
 			}
 		}
 		slices.Sort(places)
+		return places
+	}
+	if !poll(wait, 100*time.Millisecond, func() bool {
+		places := latest()
 		for i, p := range places {
 			if p != i+1 {
-				return false, fmt.Sprintf("latest places %v", places)
+				return false
 			}
 		}
-		return len(places) == shoppers-capacity, fmt.Sprintf("latest places %v", places)
-	})
+		return len(places) == shoppers-capacity
+	}) {
+		var open struct {
+			Conversations []wireConv `json:"conversations"`
+		}
+		b.api(t, http.MethodGet, "/api/v1/conversations?state=open", supToken, nil, &open)
+		actual := map[string]int{}
+		for _, cv := range open.Conversations {
+			actual[cv.ID] = cv.QueuePosition
+		}
+		var told []string
+		for i, cl := range clients {
+			s := stateOf(cl)
+			if s.assigned != "" {
+				continue
+			}
+			var history []int
+			for _, f := range cl.all() {
+				if body, ok := decodeAll[queuedBody](f); ok && f.Type == "conversation.queued" {
+					history = append(history, body.Position)
+				}
+			}
+			told = append(told, fmt.Sprintf("shopper%d on %s told %v, in line at %d", i, ins[i%2].name, history, actual[s.conv]))
+		}
+		t.Fatalf("the waiting shoppers' latest places are %v, want 1..%d once each:\n%s", latest(), shoppers-capacity, strings.Join(told, "\n"))
+	}
 
 	agent.sync()
 	var toAgent []string
