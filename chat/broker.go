@@ -61,6 +61,9 @@ const (
 	// pkMark says the session now sees the conversation up to seq (it was
 	// assigned or shown with the history up to there).
 	pkMark
+	// pkQueued is a conversation.queued frame with the version of the
+	// queue it describes in seq: a session drops one older than it sent.
+	pkQueued
 )
 
 var errBadPacket = errors.New("chat: malformed broker packet")

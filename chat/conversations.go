@@ -432,7 +432,8 @@ func (h *Hub) tellQueue() {
 		h.log.Warn("queue positions not told", zap.Error(err))
 	}
 	for _, q := range moved {
-		h.publishFrame(TypeQueued, q.ConversationID, queuedBody{Position: q.Position, EstimatedWaitS: int(q.Wait.Seconds())}, visitorChannel(q.VisitorID))
+		frame := encode(TypeQueued, q.ConversationID, "", queuedBody{Position: q.Position, EstimatedWaitS: int(q.Wait.Seconds())})
+		h.publish(packet{kind: pkQueued, conv: q.ConversationID, seq: q.Version, frame: frame}, visitorChannel(q.VisitorID))
 	}
 	if n, _, err := h.dir.QueueInfo(ctx); err == nil {
 		h.metrics.queue.Set(float64(n))

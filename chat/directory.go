@@ -70,6 +70,8 @@ type queuePlace struct {
 	VisitorID      string // filled by Moved, for telling the shopper
 	Position       int
 	Wait           time.Duration
+	// Version orders the answers of Moved: a shopper keeps the newest.
+	Version int64
 }
 
 // agentView is an account as the wire shows it.

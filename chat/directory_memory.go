@@ -21,6 +21,7 @@ type MemoryDirectory struct {
 	// dirtyFrom is the first queue index whose entry may have moved since
 	// Moved last ran: entries before it still stand where they were told.
 	dirtyFrom int
+	version   int64 // of the answers of Moved
 }
 
 // presence is one account's live state.
@@ -219,13 +220,14 @@ func (d *MemoryDirectory) Moved(context.Context) ([]queuePlace, error) {
 	defer d.mu.Unlock()
 	var out []queuePlace
 	agents := d.routableLocked()
+	d.version++
 	for i := d.dirtyFrom; i < d.queue.Len(); i++ {
 		e, pos := d.queue.At(i), i+1
 		if d.sentPos[e.ConversationID] == pos {
 			continue
 		}
 		d.sentPos[e.ConversationID] = pos
-		out = append(out, queuePlace{ConversationID: e.ConversationID, VisitorID: e.VisitorID, Position: pos, Wait: waitFor(pos, d.handling.Mean(), agents)})
+		out = append(out, queuePlace{ConversationID: e.ConversationID, VisitorID: e.VisitorID, Position: pos, Wait: waitFor(pos, d.handling.Mean(), agents), Version: d.version})
 	}
 	d.dirtyFrom = d.queue.Len()
 	return out, nil

@@ -544,12 +544,32 @@ func (d *RedisDirectory) Place(ctx context.Context, convID string) (queuePlace, 
 	return queuePlace{ConversationID: convID, Position: pos, Wait: waitFor(pos, d.meanHandling(ctx), s.agents)}, nil
 }
 
+// movedScript finds, in one atomic step, the waiting conversations whose
+// place differs from the one last told, records the new places, and stamps
+// them with a version: of two answers racing to a shopper, the higher
+// version is the newer truth. KEYS: queue, told, version. Returns the
+// version, then conversation and position pairs.
+var movedScript = redis.NewScript(`
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+local out = {}
+for i, id in ipairs(ids) do
+  if redis.call('HGET', KEYS[2], id) ~= tostring(i) then
+    redis.call('HSET', KEYS[2], id, i)
+    table.insert(out, id)
+    table.insert(out, i)
+  end
+end
+if #out == 0 then return {0} end
+table.insert(out, 1, redis.call('INCR', KEYS[3]))
+return out`)
+
 func (d *RedisDirectory) Moved(ctx context.Context) ([]queuePlace, error) {
-	entries, err := d.entries(ctx)
-	if err != nil || len(entries) == 0 {
+	res, err := movedScript.Run(ctx, d.rdb, []string{d.k("queue"), d.k("told"), d.k("queuever")}).Slice()
+	if err != nil || len(res) < 3 {
 		return nil, err
 	}
-	told, err := d.rdb.HGetAll(ctx, d.k("told")).Result()
+	version, _ := res[0].(int64)
+	visitors, err := d.rdb.HGetAll(ctx, d.k("qreq")).Result()
 	if err != nil {
 		return nil, err
 	}
@@ -558,20 +578,13 @@ func (d *RedisDirectory) Moved(ctx context.Context) ([]queuePlace, error) {
 		return nil, err
 	}
 	mean := d.meanHandling(ctx)
-	var out []queuePlace
-	update := map[string]any{}
-	for i, e := range entries {
-		pos := i + 1
-		if told[e.ConversationID] == strconv.Itoa(pos) {
-			continue
-		}
-		update[e.ConversationID] = pos
-		out = append(out, queuePlace{ConversationID: e.ConversationID, VisitorID: e.VisitorID, Position: pos, Wait: waitFor(pos, mean, s.agents)})
-	}
-	if len(update) > 0 {
-		if err := d.rdb.HSet(ctx, d.k("told"), update).Err(); err != nil {
-			return nil, err
-		}
+	out := make([]queuePlace, 0, (len(res)-1)/2)
+	for i := 1; i+1 < len(res); i += 2 {
+		id, _ := res[i].(string)
+		pos, _ := res[i+1].(int64)
+		var w waiting
+		_ = json.Unmarshal([]byte(visitors[id]), &w)
+		out = append(out, queuePlace{ConversationID: id, VisitorID: w.VisitorID, Position: int(pos), Wait: waitFor(int(pos), mean, s.agents), Version: version})
 	}
 	return out, nil
 }

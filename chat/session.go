@@ -62,7 +62,7 @@ type item struct {
 // track is what a session writer knows a client has seen of a conversation:
 // every seq up to base is the client's own business, every seq from base to
 // seen went out on this session.
-type track struct{ base, seen int64 }
+type track struct{ base, seen, queued int64 }
 
 // Session is one WebSocket connection. Exactly one goroutine reads (readLoop)
 // and exactly one writes (writeLoop); everything else reaches the peer by
@@ -333,6 +333,16 @@ func (s *Session) write(it item) error {
 			s.tracks[p.conv] = t
 		}
 		t.seen, t.base = max(t.seen, p.seq), max(t.base, p.seq)
+	case p.kind == pkQueued:
+		t := s.tracks[p.conv]
+		if t == nil {
+			t = &track{}
+			s.tracks[p.conv] = t
+		}
+		if p.seq <= t.queued {
+			return nil // an older place than the one told already
+		}
+		t.queued = p.seq
 	case p.kind == pkMessage:
 		t := s.tracks[p.conv]
 		if t == nil {
