@@ -341,6 +341,7 @@ func queueEntry(c store.Conversation) routing.Entry {
 
 // openParams describe a new conversation.
 type openParams struct {
+	ID                                    string // chosen by the caller (may be empty: one is made)
 	VisitorID, VisitorName, Locale, Topic string
 	Context                               json.RawMessage
 	First                                 bool // the visitor's first conversation: no last agent to prefer
@@ -351,8 +352,11 @@ type openParams struct {
 // goes out at once).
 func (h *Hub) open(ctx context.Context, p openParams) (store.Conversation, error) {
 	now := h.clock.Now()
+	if p.ID == "" {
+		p.ID = uuid.NewString()
+	}
 	c := store.Conversation{
-		ID: uuid.NewString(), VisitorID: p.VisitorID, VisitorName: p.VisitorName,
+		ID: p.ID, VisitorID: p.VisitorID, VisitorName: p.VisitorName,
 		State: store.Queued, Locale: p.Locale, Topic: p.Topic, Context: p.Context, OpenedAt: store.At(now),
 	}
 	req := routing.Request{Locale: p.Locale, Topic: p.Topic}

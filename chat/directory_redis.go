@@ -38,6 +38,7 @@ type RedisDirectory struct {
 
 	mu       sync.Mutex
 	profiles map[string]profileCache // parsed profiles by id, reused while unchanged
+	local    map[string]int          // consoles on this instance, by agent
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -51,7 +52,7 @@ type profileCache struct {
 // NewRedisDirectory shares the directory through rdb under prefix; instance
 // names this process (unique in the cluster).
 func NewRedisDirectory(rdb redis.UniversalClient, prefix, instance string, log *zap.Logger) *RedisDirectory {
-	return &RedisDirectory{rdb: rdb, p: prefix, instance: instance, log: log, profiles: make(map[string]profileCache), stop: make(chan struct{})}
+	return &RedisDirectory{rdb: rdb, p: prefix, instance: instance, log: log, profiles: make(map[string]profileCache), local: make(map[string]int), stop: make(chan struct{})}
 }
 
 func (d *RedisDirectory) k(name string) string { return d.p + name }
@@ -164,8 +165,45 @@ func (d *RedisDirectory) Start(ctx context.Context, onGone func(orphans []string
 	return nil
 }
 
+// heartbeat renews this instance's lease. When the lease had gone (Redis
+// lost it, or another instance reaped this one during an outage), the
+// consoles connected here are counted again, and their agents are online.
 func (d *RedisDirectory) heartbeat(ctx context.Context) error {
-	return d.rdb.ZAdd(ctx, d.k("instances"), redis.Z{Score: float64(ms(time.Now().Add(leaseFor))), Member: d.instance}).Err()
+	added, err := d.rdb.ZAdd(ctx, d.k("instances"), redis.Z{Score: float64(ms(time.Now().Add(leaseFor))), Member: d.instance}).Result()
+	if err != nil || added == 0 {
+		return err
+	}
+	d.mu.Lock()
+	local := make(map[string]int, len(d.local))
+	for id, n := range d.local {
+		local[id] = n
+	}
+	d.mu.Unlock()
+	_, _, status, load, idle, since, _, _ := d.keys()
+	now := ms(time.Now())
+	for id, n := range local {
+		if err := d.rdb.HSet(ctx, d.k("sessions"), d.sessionField(id), n).Err(); err != nil {
+			return err
+		}
+		if err := onlineScript.Run(ctx, d.rdb, []string{status, since, idle, load}, id, now).Err(); err != nil {
+			return err
+		}
+	}
+	if len(local) > 0 {
+		d.log.Info("lease taken again: consoles counted again", zap.Int("agents", len(local)))
+	}
+	return nil
+}
+
+// countLocal keeps this instance's own tally of its consoles.
+func (d *RedisDirectory) countLocal(id string, delta int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if n := d.local[id] + delta; n > 0 {
+		d.local[id] = n
+	} else {
+		delete(d.local, id)
+	}
 }
 
 // reap removes instances whose lease ran out; the instance that removes one
@@ -254,6 +292,7 @@ type profile struct {
 func (d *RedisDirectory) sessionField(agentID string) string { return agentID + "|" + d.instance }
 
 func (d *RedisDirectory) Connect(ctx context.Context, id string, now time.Time) (bool, error) {
+	d.countLocal(id, 1)
 	if err := d.rdb.HIncrBy(ctx, d.k("sessions"), d.sessionField(id), 1).Err(); err != nil {
 		return false, err
 	}
@@ -263,6 +302,7 @@ func (d *RedisDirectory) Connect(ctx context.Context, id string, now time.Time) 
 }
 
 func (d *RedisDirectory) Disconnect(ctx context.Context, id string, now time.Time) (bool, error) {
+	d.countLocal(id, -1)
 	n, err := d.rdb.HIncrBy(ctx, d.k("sessions"), d.sessionField(id), -1).Result()
 	if err != nil {
 		return false, err

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 
@@ -499,7 +500,12 @@ func (s *Session) logger() *zap.Logger {
 	return l.With(zap.String("agent_id", s.Agent.ID))
 }
 
-// openParams is what a shopper's new conversation starts with.
+// openParams is what a shopper's new conversation starts with. The id is
+// chosen here and the session marked as having seen nothing of it yet, before
+// any of its messages can arrive, so that the first ones are never mistaken
+// for ones sent already (a gap is filled from the store instead).
 func (s *Session) openParams() openParams {
-	return openParams{VisitorID: s.VisitorID, VisitorName: s.name, Locale: s.locale, Topic: s.topic, Context: s.context, First: s.newVisitor && s.conv == ""}
+	id := uuid.NewString()
+	s.queue(item{p: packet{kind: pkMark, conv: id, seq: 0}})
+	return openParams{ID: id, VisitorID: s.VisitorID, VisitorName: s.name, Locale: s.locale, Topic: s.topic, Context: s.context, First: s.newVisitor && s.conv == ""}
 }
