@@ -108,7 +108,11 @@ func (h *Hub) autoMessages(c *store.Conversation, effects []rules.Effect, place 
 			h.log.Error("no script for an automatic message", zap.String("category", category), zap.String("kind", kind))
 			continue
 		}
-		text, err := h.scripts.Render(sc.ID, h.scriptVars(*c, "", nil, place.get()))
+		var where queuePlace
+		if c.State == store.Queued {
+			where = place.get() // only a waiting shopper is told a place
+		}
+		text, err := h.scripts.Render(sc.ID, h.scriptVars(*c, "", nil, where))
 		if err != nil {
 			h.log.Error("automatic script failed", zap.String("script_id", sc.ID), zap.Error(err))
 			continue
@@ -232,11 +236,40 @@ func (h *Hub) carryOut(c store.Conversation, effects []rules.Effect, now time.Ti
 	return reassign
 }
 
+// eventWriter stores rule events; at shutdown it stores what is queued.
+func (h *Hub) eventWriter() {
+	for {
+		select {
+		case ev := <-h.events:
+			h.storeEvent(context.Background(), ev)
+		case <-h.quit:
+			for {
+				select {
+				case ev := <-h.events:
+					h.storeEvent(context.Background(), ev)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (h *Hub) storeEvent(ctx context.Context, ev store.Event) {
+	ctx, cancel := context.WithTimeout(ctx, frameTimeout)
+	defer cancel()
+	if err := h.store.AddEvent(ctx, ev); err != nil {
+		h.log.Error("rule event not stored", zap.String("conversation_id", ev.ConversationID), zap.String("agent_id", ev.AgentID), zap.Error(err))
+	}
+}
+
 // record stores a rule event and counts it.
 func (h *Hub) record(ctx context.Context, c store.Conversation, e rules.Effect, kind string, now time.Time) {
 	ev := store.Event{ConversationID: c.ID, AgentID: c.AgentID, Rule: string(e.Rule), Kind: kind, Action: string(e.Action), Elapsed: e.Elapsed, At: now}
-	if err := h.store.AddEvent(ctx, ev); err != nil {
-		h.log.Error("rule event not stored", zap.String("conversation_id", c.ID), zap.String("agent_id", c.AgentID), zap.Error(err))
+	select {
+	case h.events <- ev: // stored by an event writer, off the conversation's path
+	default:
+		h.storeEvent(ctx, ev) // a backlog: store it here, and slow down
 	}
 	h.metrics.rules.WithLabelValues(string(e.Rule), kind, string(e.Action)).Inc()
 	h.stats.record(ev, h.cfg.Rules)
@@ -381,6 +414,7 @@ func (h *Hub) open(ctx context.Context, p openParams) (store.Conversation, error
 		}
 		return c, err
 	}
+	h.sched.Arm(c.ID, c.Timers.Next()) // armed even if what follows fails
 	if !ok {
 		if err := h.dir.Enqueue(ctx, queueEntry(c)); err != nil {
 			h.log.Warn("queue unavailable: re-queued when it returns", zap.String("conversation_id", c.ID), zap.Error(err))

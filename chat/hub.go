@@ -80,7 +80,7 @@ type Hub struct {
 	dir   Directory
 	sched *scheduler
 	stats *statsBook
-	locks [256]sync.Mutex // conversation stripes
+	locks [4096]sync.Mutex // conversation stripes: few conversations share one
 
 	graceMu sync.Mutex
 	grace   map[string]Timer // agents whose last console went, by id
@@ -91,11 +91,16 @@ type Hub struct {
 	sessMu   sync.Mutex
 	sessions map[*Session]struct{}
 
+	events  chan store.Event // rule events on their way to the store
 	wg      sync.WaitGroup
 	quit    chan struct{}
 	due     chan string
 	closing atomic.Bool
 	single  bool // the broker is in memory: no other instance to tell
+
+	openMu sync.Mutex // the cached count of open conversations
+	openN  int
+	openAt time.Time
 
 	missMu sync.Mutex
 	misses map[string]bool // conversations whose frames the broker lost
@@ -140,6 +145,7 @@ func NewHub(cfg Config, d Deps) *Hub {
 		sessions: make(map[*Session]struct{}),
 		quit:     make(chan struct{}),
 		due:      make(chan string, 4096),
+		events:   make(chan store.Event, 8192),
 	}
 	_, h.single = d.Broker.(*MemoryBroker)
 	h.misses = make(map[string]bool)
@@ -188,6 +194,9 @@ func (h *Hub) Start(ctx context.Context) error {
 	}
 	for range h.cfg.Workers {
 		h.spawn(h.dueWorker)
+	}
+	for range 4 {
+		h.spawn(h.eventWriter)
 	}
 	h.spawn(h.statsLoop)
 	h.spawn(h.pinger)

@@ -231,9 +231,7 @@ func (h *Hub) currentStats(ctx context.Context) (Stats, bool) {
 	if n > 0 {
 		s.LongestWaitS = int(now.Sub(oldest).Seconds())
 	}
-	if open, err := h.store.OpenConversations(ctx); err == nil {
-		s.ConversationsOpen = len(open)
-	}
+	s.ConversationsOpen = h.openCount(ctx, now)
 	return s, changed || n > 0
 }
 
@@ -257,6 +255,10 @@ func (h *Hub) statsLoop() {
 			return
 		case <-tick:
 			h.shareSessions(h.Sessions()[RoleShopper])
+			if !h.hasLocal(supervisorChannel) {
+				arm() // nobody here to tell
+				continue
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			// Every instance computes the cluster's figures itself, from
 			// shared state and the others' notes, for its own supervisors.
@@ -269,4 +271,25 @@ func (h *Hub) statsLoop() {
 			arm()
 		}
 	}
+}
+
+// openCount is the number of open conversations, read from the store at
+// most every five seconds.
+func (h *Hub) openCount(ctx context.Context, now time.Time) int {
+	h.openMu.Lock()
+	defer h.openMu.Unlock()
+	if !h.openAt.IsZero() && now.Sub(h.openAt) < 5*time.Second {
+		return h.openN
+	}
+	if open, err := h.store.OpenConversations(ctx); err == nil {
+		h.openN, h.openAt = len(open), now
+	}
+	return h.openN
+}
+
+// hasLocal reports whether a session of this instance listens on channel.
+func (h *Hub) hasLocal(channel string) bool {
+	h.subsMu.RLock()
+	defer h.subsMu.RUnlock()
+	return len(h.subs[channel]) > 0
 }
