@@ -19,21 +19,29 @@ const (
 	rateAbusive
 )
 
-// rateLimiter is a token bucket, used only by a session's reader.
+// rateLimiter is a token bucket, used only by a session's reader. Time the
+// server itself spent on the client's previous frames raises the bucket's
+// cap for that while: frames that piled up while the server was busy are the
+// server's delay, not a flood.
 type rateLimiter struct {
 	tokens    float64
 	last      time.Time
-	refused   int       // frames refused since limitedAt
-	limitedAt time.Time // first refusal of the current window
+	busy      time.Duration // the server's handling time since the last take
+	refused   int           // frames refused since limitedAt
+	limitedAt time.Time     // first refusal of the current window
 }
+
+// served notes how long the server spent on a frame.
+func (r *rateLimiter) served(d time.Duration) { r.busy += d }
 
 func newRateLimiter() rateLimiter { return rateLimiter{tokens: rateBurst} }
 
 func (r *rateLimiter) take(now time.Time) rateVerdict {
 	if !r.last.IsZero() {
-		r.tokens = min(rateBurst, r.tokens+now.Sub(r.last).Seconds()*rateLimit)
+		ceiling := rateBurst + min(r.busy.Seconds()*rateLimit, 10*rateBurst)
+		r.tokens = min(ceiling, r.tokens+now.Sub(r.last).Seconds()*rateLimit)
 	}
-	r.last = now
+	r.last, r.busy = now, 0
 	if r.tokens >= 1 {
 		r.tokens--
 		return rateOK

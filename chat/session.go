@@ -209,9 +209,11 @@ func (s *Session) readLoop() {
 			s.reply(TypeError, "", f.ID, errorBody{Code: CodeBadRequest, Message: "missing type"})
 			continue
 		}
+		began := time.Now()
 		if err := s.hub.handle(s, f); err != nil {
 			s.replyError(f.ID, f.ConversationID, err)
 		}
+		s.limiter.served(time.Since(began))
 	}
 }
 
