@@ -172,3 +172,48 @@ func TestHoldingReplyAndReassign(t *testing.T) {
 		t.Fatalf("%d more automatic messages after the holding reply", autos)
 	}
 }
+
+// Typing and read receipts reach the other side, with their author.
+func TestTypingAndRead(t *testing.T) {
+	e := newEnv(t)
+	token, a := e.account("mei@shop.test", "Mei", "agent", 5)
+	ag := e.agent("agent", token)
+	sh, w, conv := e.shopper("Ann")
+	ag.expect("conversation.assigned")
+
+	sh.send("typing", "", map[string]any{"on": true})
+	var typing struct {
+		On     bool `json:"on"`
+		Author struct {
+			Kind string `json:"kind"`
+			ID   string `json:"id"`
+		} `json:"author"`
+	}
+	f := ag.expectBody("typing", &typing)
+	if !typing.On || typing.Author.Kind != "shopper" || typing.Author.ID != w.VisitorID || f.ConversationID != conv.ID {
+		t.Fatalf("agent saw typing %+v on %s", typing, f.ConversationID)
+	}
+	ag.send("read", conv.ID, map[string]any{"seq": 1})
+	var read struct {
+		Seq    int64 `json:"seq"`
+		Author struct {
+			Kind string `json:"kind"`
+			ID   string `json:"id"`
+		} `json:"author"`
+	}
+	sh.expectBody("read", &read)
+	if read.Seq != 1 || read.Author.Kind != "agent" || read.Author.ID != a.ID {
+		t.Fatalf("shopper saw read %+v", read)
+	}
+	// An agent cannot type into a conversation that is not its own (Bob
+	// comes before Jie exists, so he is Mei's).
+	_, _, otherConv := e.shopper("Bob")
+	tok2, _ := e.account("jie@shop.test", "Jie", "agent", 5)
+	ag2 := e.agent("agent2", tok2)
+	ag2.send("typing", otherConv.ID, map[string]any{"on": true})
+	var eb errBody
+	ag2.expectBody("error", &eb)
+	if eb.Code != "not_found" {
+		t.Fatalf("typing into another's conversation: %+v", eb)
+	}
+}
