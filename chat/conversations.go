@@ -82,12 +82,10 @@ func (h *Hub) staff(c store.Conversation) []string {
 // automatic message is due.
 func (h *Hub) autoMessages(c *store.Conversation, effects []rules.Effect, place *lazyPlace) []store.Message {
 	var out []store.Message
-	greeted := false
 	for _, e := range effects {
-		if e.Kind != rules.Breached || (e.Action == rules.HoldingReply && greeted) {
-			continue // the greeting just sent answers the turn as well
+		if e.Kind != rules.Breached {
+			continue
 		}
-		greeted = greeted || e.Action == rules.AutoGreeting
 		var category, kind string
 		switch {
 		case e.Action == rules.AutoGreeting && c.State == store.Queued && place.online():

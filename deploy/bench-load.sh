@@ -20,7 +20,10 @@ DURATION=${DURATION:-20s}
 PASSWORD=bench-pass-123
 PORT=18481
 [ -x "$BIN/daogou" ] && [ -x "$BIN/daogou-load" ] || { go build -o "$BIN/daogou" ./cmd/daogou; go build -o "$BIN/daogou-load" ./cmd/daogou-load; }
-pin() { if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
+# The server runs on core 0 and the generator on core 1 when taskset and two
+# cores are there (taskset execs: $! is the server's own pid).
+PIN0=() PIN1=()
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then PIN0=(taskset -c 0) PIN1=(taskset -c 1); fi
 
 tmp=$(mktemp -d)
 pid=
@@ -31,14 +34,14 @@ trap cleanup EXIT
 start() {
   [ -n "$pid" ] && { kill "$pid"; wait "$pid" 2>/dev/null || true; }
   rm -rf "$tmp/data"
-  GODEBUG=adaptivestackstart=0 pin 0 "$BIN/daogou" --addr 127.0.0.1:$PORT --data-dir "$tmp/data" \
+  GODEBUG=adaptivestackstart=0 "${PIN0[@]}" "$BIN/daogou" --addr 127.0.0.1:$PORT --data-dir "$tmp/data" \
     --demo-password $PASSWORD --log-level warn "$@" >"$tmp/server.log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && return; sleep 0.1; done
   echo "server did not start:"; cat "$tmp/server.log"; exit 1
 }
 
-load() { pin 1 "$BIN/daogou-load" "$@" --url "http://127.0.0.1:$PORT" --server-pid "$pid" --progress=false; }
+load() { "${PIN1[@]}" "$BIN/daogou-load" "$@" --url "http://127.0.0.1:$PORT" --server-pid "$pid" --progress=false; }
 
 if [ "$mode" = idle ] || [ "$mode" = all ]; then
   echo "== idle: $SESSIONS shopper sessions on one instance"

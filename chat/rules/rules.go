@@ -164,9 +164,9 @@ func (s *State) open(c Config, ev Event) []Effect {
 func (s *State) tick(c Config, now time.Time) []Effect {
 	var out []Effect
 	holdingDue := s.TurnRunning() && !s.TurnHeld && !now.Before(s.TurnDeadline)
-	// A shopper who wrote before anyone greeted them is greeted when the
-	// holding reply falls due: one automatic message answers both rules.
-	if s.GreetingRunning() && (!now.Before(s.GreetingAutoAt) || holdingDue) {
+	// The contract's timings hold to the letter: the greeting goes out at
+	// the auto-greet point even when a holding reply went out before it.
+	if s.GreetingRunning() && !now.Before(s.GreetingAutoAt) {
 		out = append(out, Effect{Kind: Breached, Rule: Greeting, Elapsed: now.Sub(s.GreetingStarted), Action: AutoGreeting})
 		s.stopGreeting()
 	}

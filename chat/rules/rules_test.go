@@ -199,11 +199,11 @@ func TestOn(t *testing.T) {
 			{tick(55 * sec), []Effect{breached(FirstResponse, 45*sec, Reassigned)}, 100 * sec},
 			{agent(60 * sec), []Effect{met(FirstResponse, 50*sec)}, never},
 		}},
-		{"a shopper who writes first is greeted at the holding point", Defaults(), []step{
+		{"holding reply before the greeting when the shopper writes first", Defaults(), []step{
 			{opened(0), []Effect{started(Greeting, 15*sec)}, 12 * sec},
 			{shopper(2 * sec), []Effect{started(FirstResponse, 5*sec)}, 5 * sec},
-			{tick(5 * sec), []Effect{breached(Greeting, 5*sec, AutoGreeting), breached(FirstResponse, 3*sec, HoldingReply)}, 47 * sec},
-			{tick(12 * sec), nil, 47 * sec},
+			{tick(5 * sec), []Effect{breached(FirstResponse, 3*sec, HoldingReply)}, 12 * sec},
+			{tick(12 * sec), []Effect{breached(Greeting, 12*sec, AutoGreeting)}, 47 * sec},
 		}},
 		{"an agent message with nothing running", Defaults(), []step{
 			{agent(0), nil, never},
@@ -212,7 +212,7 @@ func TestOn(t *testing.T) {
 		{"Closed clears everything", Defaults(), []step{
 			{opened(0), []Effect{started(Greeting, 15*sec)}, 12 * sec},
 			{shopper(1 * sec), []Effect{started(FirstResponse, 4*sec)}, 4 * sec},
-			{tick(4 * sec), []Effect{breached(Greeting, 4*sec, AutoGreeting), breached(FirstResponse, 3*sec, HoldingReply)}, 46 * sec},
+			{tick(4 * sec), []Effect{breached(FirstResponse, 3*sec, HoldingReply)}, 12 * sec},
 			{closed(5 * sec), nil, never},
 			{tick(12 * sec), nil, never},
 			{tick(46 * sec), nil, never},
@@ -301,7 +301,7 @@ func TestStateJSONMidTurn(t *testing.T) {
 	var st State
 	st.On(c, opened(0))
 	st.On(c, shopper(1*sec))
-	st.On(c, tick(4*sec)) // greeting and holding reply out: TurnHeld must survive a restart
+	st.On(c, tick(4*sec)) // holding reply out: TurnHeld must survive a restart
 	raw, err := json.Marshal(st)
 	if err != nil {
 		t.Fatalf("marshal: %v", err)
@@ -310,7 +310,7 @@ func TestStateJSONMidTurn(t *testing.T) {
 	if err := json.Unmarshal(raw, &loaded); err != nil {
 		t.Fatalf("unmarshal %s: %v", raw, err)
 	}
-	if !loaded.TurnHeld || !loaded.TurnRunning() || loaded.GreetingRunning() {
+	if !loaded.TurnHeld || !loaded.TurnRunning() || !loaded.GreetingRunning() {
 		t.Fatalf("loaded %s as %+v", raw, loaded)
 	}
 	// Only the reassign check is left for the turn; a second holding reply
