@@ -129,18 +129,25 @@ func checkClientMsgID(id string) error {
 
 var errConversationClosed = errFrame(CodeConflict, "the conversation is closed")
 
-func onShopperSend(h *Hub, ctx context.Context, s *Session, f inFrame) error {
+// readSend reads and checks a message.send body.
+func readSend(f inFrame) (sendBody, error) {
 	var b sendBody
 	if err := decodeBody(f.Body, &b); err != nil {
-		return err
+		return b, err
 	}
 	if err := checkClientMsgID(b.ClientMsgID); err != nil {
-		return err
+		return b, err
 	}
-	text, err := checkText(b.Text)
+	_, err := checkText(b.Text)
+	return b, err
+}
+
+func onShopperSend(h *Hub, ctx context.Context, s *Session, f inFrame) error {
+	b, err := readSend(f)
 	if err != nil {
 		return err
 	}
+	text := b.Text
 	convID := f.ConversationID
 	if convID == "" {
 		convID = s.conv
@@ -245,19 +252,12 @@ func (h *Hub) agentWrite(ctx context.Context, s *Session, ref, convID string, bu
 }
 
 func onAgentSend(h *Hub, ctx context.Context, s *Session, f inFrame) error {
-	var b sendBody
-	if err := decodeBody(f.Body, &b); err != nil {
-		return err
-	}
-	if err := checkClientMsgID(b.ClientMsgID); err != nil {
-		return err
-	}
-	text, err := checkText(b.Text)
+	b, err := readSend(f)
 	if err != nil {
 		return err
 	}
 	return h.agentWrite(ctx, s, f.ID, f.ConversationID, func(*store.Conversation) (store.Message, error) {
-		return store.Message{Kind: "text", Text: text, ClientMsgID: b.ClientMsgID}, nil
+		return store.Message{Kind: "text", Text: b.Text, ClientMsgID: b.ClientMsgID}, nil
 	})
 }
 

@@ -152,25 +152,37 @@ type shopperWelcome struct {
 	Agent        *agentRef `json:"agent,omitempty"`
 }
 
-// ServeAgent is GET /ws/agent: an agent's console.
-func (h *Hub) ServeAgent(c echo.Context) error {
-	a, err := h.staffAuth(c, false)
+// staffSession authenticates a staff upgrade (401 or 403 before upgrading)
+// and registers the new session; nil with a nil error means the upgrade
+// itself answered (or the hub is stopping).
+func (h *Hub) staffSession(c echo.Context, role Role) (*Session, error) {
+	a, err := h.staffAuth(c, role == RoleSupervisor)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := h.accepting(c.Request().Context()); err != nil {
-		return err
+		return nil, err
 	}
 	conn, err := h.upgrader().Upgrade(c.Response(), c.Request(), nil)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	s := newSession(h, conn, uuid.NewString(), RoleAgent)
+	s := newSession(h, conn, uuid.NewString(), role)
 	s.Agent = a
 	if err := h.register(s); err != nil {
 		conn.Close()
-		return nil
+		return nil, nil
 	}
+	return s, nil
+}
+
+// ServeAgent is GET /ws/agent: an agent's console.
+func (h *Hub) ServeAgent(c echo.Context) error {
+	s, err := h.staffSession(c, RoleAgent)
+	if s == nil {
+		return err
+	}
+	a := s.Agent
 	ctx, cancel := context.WithTimeout(context.Background(), frameTimeout)
 	defer cancel()
 	s.listen(agentChannel(a.ID))
@@ -243,23 +255,11 @@ func (h *Hub) conversationsOf(ctx context.Context, agentID string) ([]store.Conv
 
 // ServeSupervisor is GET /ws/supervisor: the live monitor.
 func (h *Hub) ServeSupervisor(c echo.Context) error {
-	a, err := h.staffAuth(c, true)
-	if err != nil {
+	s, err := h.staffSession(c, RoleSupervisor)
+	if s == nil {
 		return err
 	}
-	if err := h.accepting(c.Request().Context()); err != nil {
-		return err
-	}
-	conn, err := h.upgrader().Upgrade(c.Response(), c.Request(), nil)
-	if err != nil {
-		return nil
-	}
-	s := newSession(h, conn, uuid.NewString(), RoleSupervisor)
-	s.Agent = a
-	if err := h.register(s); err != nil {
-		conn.Close()
-		return nil
-	}
+	a := s.Agent
 	ctx, cancel := context.WithTimeout(context.Background(), frameTimeout)
 	defer cancel()
 	s.listen(supervisorChannel)
