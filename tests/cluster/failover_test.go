@@ -30,9 +30,9 @@ func TestKillInstanceMovesTimers(t *testing.T) {
 	}{
 		{"holding reply", true, true, false, map[string]int{"holding": 1, "greeting": 0}},
 		{"auto greeting", false, false, false, map[string]int{"holding": 0, "greeting": 1}},
-		// A shopper who writes before anyone greeted gets one automatic
-		// message for both rules: the greeting, at the holding point.
-		{"greeting at the holding point", false, true, false, map[string]int{"holding": 0, "greeting": 1}},
+		// A shopper who writes before anyone greeted gets the holding reply
+		// at its point and the greeting at the auto-greet point, once each.
+		{"holding reply, then the greeting", false, true, false, map[string]int{"holding": 1, "greeting": 1}},
 		// The same as the first with one of the agent's consoles on A.
 		{"holding reply, the agent also on A", true, true, true, map[string]int{"holding": 1, "greeting": 0}},
 	} {
