@@ -82,3 +82,17 @@ func (h *Hub) agentChanged(agentID string) {
 	}{v}, agentChannel(agentID), supervisorChannel)
 	h.stats.touch()
 }
+
+// drainIfWaiting serves the queue every other second while someone waits:
+// a safety net under the drains that follow each change (an instance may
+// lose a race for the last free place and stop early).
+func (h *Hub) drainIfWaiting() {
+	if h.drainTick++; h.drainTick%2 != 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), frameTimeout)
+	defer cancel()
+	if n, _, err := h.dir.QueueInfo(ctx); err == nil && n > 0 {
+		h.drain(ctx)
+	}
+}

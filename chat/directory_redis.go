@@ -540,7 +540,9 @@ func (d *RedisDirectory) entries(ctx context.Context) ([]routing.Entry, error) {
 
 func (d *RedisDirectory) Next(ctx context.Context) (routing.Entry, string, bool, error) {
 	_, _, status, load, _, _, _, _ := d.keys()
-	for range 5 {
+	// Another instance draining at the same moment makes a claim fail now
+	// and then: choose again from a fresh read, many times if need be.
+	for range 64 {
 		entries, err := d.entries(ctx)
 		if err != nil || len(entries) == 0 {
 			return routing.Entry{}, "", false, err

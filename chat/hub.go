@@ -98,6 +98,8 @@ type Hub struct {
 	closing atomic.Bool
 	single  bool // the broker is in memory: no other instance to tell
 
+	drainTick int // statsLoop's count, for drainIfWaiting
+
 	openMu sync.Mutex // the cached count of open conversations
 	openN  int
 	openAt time.Time

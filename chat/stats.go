@@ -255,6 +255,7 @@ func (h *Hub) statsLoop() {
 			return
 		case <-tick:
 			h.shareSessions(h.Sessions()[RoleShopper])
+			h.drainIfWaiting()
 			if !h.hasLocal(supervisorChannel) {
 				arm() // nobody here to tell
 				continue

@@ -187,6 +187,11 @@ func (h *Hub) ServeAgent(c echo.Context) error {
 	defer cancel()
 	s.listen(agentChannel(a.ID))
 	h.stopGrace(a.ID)
+	// The account may be new to the directory (made by `daogou agent add`
+	// or on another instance's store while this one ran): route with it now.
+	if err := h.dir.Upsert(ctx, a); err != nil {
+		s.logger().Warn("account not in the directory", zap.Error(err))
+	}
 	cameOnline, err := h.dir.Connect(ctx, a.ID, h.clock.Now())
 	if err != nil {
 		s.logger().Warn("presence not recorded", zap.Error(err))
