@@ -72,10 +72,14 @@ func (h *Hub) handOver(agentID string) {
 
 // agentChanged tells the agent and the supervisors about an agent's state.
 func (h *Hub) agentChanged(agentID string) {
-	v, ok := viewOf(context.Background(), h.dir, agentID)
-	if !ok {
-		return
+	if v, ok := viewOf(context.Background(), h.dir, agentID); ok {
+		h.publishAgent(v)
 	}
+}
+
+// publishAgent tells the agent and the supervisors about an agent's state.
+func (h *Hub) publishAgent(v agentView) {
+	agentID := v.ID
 	v.Today = h.stats.agentToday(agentID)
 	h.publishFrame(TypeAgentUpdated, "", struct {
 		Agent agentView `json:"agent"`

@@ -149,13 +149,16 @@ func (h *Hub) open(ctx context.Context, p openParams) (store.Conversation, error
 // announceAssigned tells the shopper, the agent and the supervisors who has
 // the conversation now.
 func (h *Hub) announceAssigned(c store.Conversation) {
-	ref := h.agentRef(c.AgentID)
-	body := assignedBody{Conversation: h.view(c), Agent: ref}
+	// One read of the agent serves the frame and its agent.updated.
+	v, known := viewOf(context.Background(), h.dir, c.AgentID)
+	body := assignedBody{Conversation: h.view(c), Agent: agentRef{ID: c.AgentID, Name: v.Name}}
 	frame := encode(TypeAssigned, c.ID, "", body)
 	h.publish(packet{kind: pkPlain, conv: c.ID, frame: frame}, visitorChannel(c.VisitorID), supervisorChannel)
 	h.publish(packet{kind: pkMark, conv: c.ID, seq: c.LastSeq, frame: frame}, agentChannel(c.AgentID))
 	h.timersFor(c, agentChannel(c.AgentID))
-	h.agentChanged(c.AgentID) // its load went up
+	if known {
+		h.publishAgent(v) // its load went up
+	}
 }
 
 func (h *Hub) agentRef(id string) agentRef {

@@ -239,8 +239,7 @@ func (h *Hub) currentStats(ctx context.Context) (Stats, bool) {
 // changed (and while someone waits, as the longest wait grows).
 func (h *Hub) statsLoop() {
 	tick := make(chan struct{}, 1)
-	var arm func()
-	arm = func() {
+	arm := func() {
 		h.clock.AfterFunc(time.Second, func() {
 			select {
 			case tick <- struct{}{}:

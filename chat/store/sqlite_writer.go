@@ -155,7 +155,7 @@ func (w *writer) commitBatch(batch []*writeReq, log *zap.Logger) {
 			abort(fmt.Errorf("store: savepoint: %w", err))
 			return
 		}
-		r.err, r.panicked = w.run(r)
+		r.panicked, r.err = w.run(r)
 		if r.err != nil || r.panicked != nil {
 			if err := w.exec(w.rollbackTo); err != nil {
 				abort(fmt.Errorf("store: rollback to savepoint: %w", err))
@@ -182,13 +182,13 @@ func (w *writer) commitBatch(batch []*writeReq, log *zap.Logger) {
 var errUndo = errors.New("store: undo")
 
 // run calls r.run, turning a panic into a value to re-raise in the caller.
-func (w *writer) run(r *writeReq) (err error, panicked any) {
+func (w *writer) run(r *writeReq) (panicked any, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			panicked = v
 		}
 	}()
-	return r.run(w), nil
+	return nil, r.run(w)
 }
 
 // update is Update on the writer: lock (the writer is the only one), call
