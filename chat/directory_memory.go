@@ -11,10 +11,13 @@ import (
 
 // MemoryDirectory is the Directory of a single instance, under one lock.
 type MemoryDirectory struct {
-	mu       sync.Mutex
-	agents   map[string]*presence
-	order    []string        // account ids in creation order, for stable routing
-	scratch  []routing.Agent // reused by every decision
+	mu      sync.Mutex
+	agents  map[string]*presence
+	order   []string        // account ids in creation order, for stable routing
+	scratch []routing.Agent // reused by the queue and wait decisions
+	// pool is every account's routing view, kept in step by syncLocked
+	// after each change to one, in creation order: Assign asks it.
+	pool     routing.Pool
 	queue    routing.Queue
 	handling routing.Handling
 	sentPos  map[string]int // last queue position told to each waiting shopper
@@ -42,12 +45,15 @@ func NewMemoryDirectory() *MemoryDirectory {
 func (d *MemoryDirectory) Upsert(_ context.Context, a store.Agent) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if p, ok := d.agents[a.ID]; ok {
+	p, ok := d.agents[a.ID]
+	if ok {
 		p.agent = a
-		return nil
+	} else {
+		p = &presence{agent: a, status: routing.Offline}
+		d.agents[a.ID] = p
+		d.order = append(d.order, a.ID)
 	}
-	d.agents[a.ID] = &presence{agent: a, status: routing.Offline}
-	d.order = append(d.order, a.ID)
+	d.syncLocked(a.ID, p)
 	return nil
 }
 
@@ -60,12 +66,14 @@ func (d *MemoryDirectory) Connect(_ context.Context, id string, now time.Time) (
 	}
 	p.sessions++
 	if p.status != routing.Offline {
+		d.syncLocked(id, p)
 		return false, nil
 	}
 	p.status, p.onlineSince = routing.Online, now
 	if p.load == 0 {
 		p.idleSince = now
 	}
+	d.syncLocked(id, p)
 	return true, nil
 }
 
@@ -77,6 +85,7 @@ func (d *MemoryDirectory) Disconnect(_ context.Context, id string, _ time.Time) 
 		return false, nil
 	}
 	p.sessions = max(p.sessions-1, 0)
+	d.syncLocked(id, p)
 	return p.sessions == 0, nil
 }
 
@@ -88,6 +97,7 @@ func (d *MemoryDirectory) Expire(_ context.Context, id string, _ time.Time) (boo
 		return false, nil
 	}
 	p.status = routing.Offline
+	d.syncLocked(id, p)
 	return true, nil
 }
 
@@ -105,37 +115,50 @@ func (d *MemoryDirectory) SetStatus(_ context.Context, id string, st routing.Sta
 		}
 	}
 	p.status = st
+	d.syncLocked(id, p)
 	return nil
 }
 
-// routableLocked fills the scratch slice with the accounts as routing sees
-// them: an agent with no console connected is not online for new shoppers.
+// routable is an account as routing sees it: an agent with no console
+// connected, or an account that is not an agent, is not online for new
+// shoppers.
+func routable(id string, p *presence) routing.Agent {
+	st := p.status
+	if p.sessions == 0 || p.agent.Role != AccountAgent {
+		st = routing.Offline
+	}
+	return routing.Agent{
+		ID: id, Status: st, Skills: p.agent.Skills,
+		Capacity: p.agent.Capacity, Load: p.load, IdleSince: p.idleSince,
+	}
+}
+
+// routableLocked fills the scratch slice with every account as routing
+// sees it, in creation order.
 func (d *MemoryDirectory) routableLocked() []routing.Agent {
 	d.scratch = d.scratch[:0]
 	for _, id := range d.order {
-		p := d.agents[id]
-		st := p.status
-		if p.sessions == 0 || p.agent.Role != AccountAgent {
-			st = routing.Offline
-		}
-		d.scratch = append(d.scratch, routing.Agent{
-			ID: id, Status: st, Skills: p.agent.Skills,
-			Capacity: p.agent.Capacity, Load: p.load, IdleSince: p.idleSince,
-		})
+		d.scratch = append(d.scratch, routable(id, d.agents[id]))
 	}
 	return d.scratch
+}
+
+// syncLocked brings the pool's view of account id up to date with p.
+func (d *MemoryDirectory) syncLocked(id string, p *presence) {
+	d.pool.Set(routable(id, p))
 }
 
 func (d *MemoryDirectory) Assign(_ context.Context, req routing.Request) (string, bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	agents := d.routableLocked()
-	i := routing.Assign(req, agents)
-	if i < 0 {
+	id, ok := d.pool.Assign(req)
+	if !ok {
 		return "", false, nil
 	}
-	d.agents[agents[i].ID].load++
-	return agents[i].ID, true, nil
+	p := d.agents[id]
+	p.load++
+	d.syncLocked(id, p)
+	return id, true, nil
 }
 
 func (d *MemoryDirectory) Take(_ context.Context, id string) (bool, error) {
@@ -146,6 +169,7 @@ func (d *MemoryDirectory) Take(_ context.Context, id string) (bool, error) {
 		return false, nil
 	}
 	p.load++
+	d.syncLocked(id, p)
 	return true, nil
 }
 
@@ -160,6 +184,7 @@ func (d *MemoryDirectory) Release(_ context.Context, id string, now time.Time) e
 	if p.load == 0 {
 		p.idleSince = now
 	}
+	d.syncLocked(id, p)
 	return nil
 }
 
@@ -204,8 +229,11 @@ func (d *MemoryDirectory) Next(context.Context) (routing.Entry, string, bool, er
 		return routing.Entry{}, "", false, nil
 	}
 	d.removeLocked(e.ConversationID)
-	d.agents[agents[i].ID].load++
-	return e, agents[i].ID, true, nil
+	id := agents[i].ID
+	p := d.agents[id]
+	p.load++
+	d.syncLocked(id, p)
+	return e, id, true, nil
 }
 
 func (d *MemoryDirectory) Place(_ context.Context, convID string) (queuePlace, error) {
@@ -273,6 +301,7 @@ func (d *MemoryDirectory) Rebuild(ctx context.Context, agents []store.Agent, ope
 		case store.Assigned:
 			if p := d.agents[c.AgentID]; p != nil {
 				p.load++
+				d.syncLocked(c.AgentID, p)
 			}
 		case store.Queued:
 			d.dirtyFrom = min(d.dirtyFrom, d.queue.Len())

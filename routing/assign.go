@@ -11,6 +11,10 @@
 // longest. On top of that a returning shopper gets their last agent back when
 // that agent can take them, a topic the agent lists wins over one it does not,
 // and a reassignment never goes back to the agent it moves away from.
+//
+// Assign decides in one pass over a snapshot. Pool makes the same decision
+// from an index kept up to date agent by agent, without the pass, for a
+// caller that holds its agents for the long run.
 package routing
 
 import "time"

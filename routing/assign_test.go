@@ -20,14 +20,18 @@ func ag(id string, load, capacity, idle int, skills ...string) Agent {
 
 func with(a Agent, s Status) Agent { a.Status = s; return a }
 
-func TestAssign(t *testing.T) {
+// assignCase is one decision: want is the index in agents, -1 for none.
+type assignCase struct {
+	name   string
+	req    Request
+	agents []Agent
+	want   int
+}
+
+// assignCases are the decisions both Assign and Pool.Assign must make.
+func assignCases() []assignCase {
 	zh := Request{Locale: "zh-CN"}
-	for _, tc := range []struct {
-		name   string
-		req    Request
-		agents []Agent
-		want   int
-	}{
+	return []assignCase{
 		{"nil list", zh, nil, -1},
 		{"empty list", zh, []Agent{}, -1},
 		{"offline is never chosen", zh, []Agent{with(ag("a", 0, 5, 0), Offline)}, -1},
@@ -106,7 +110,11 @@ func TestAssign(t *testing.T) {
 			ag("a", 0, 5, 0), ag("b", 1, 5, 9),
 		}, 1},
 		{"prefer unknown id falls back", Request{Prefer: "zz"}, []Agent{ag("a", 1, 5, 0), ag("b", 0, 5, 9)}, 1},
-	} {
+	}
+}
+
+func TestAssign(t *testing.T) {
+	for _, tc := range assignCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := Assign(tc.req, tc.agents); got != tc.want {
 				t.Errorf("Assign = %d, want %d", got, tc.want)
