@@ -37,7 +37,15 @@ func (h *Hub) change(ctx context.Context, id string, m mutation, stored func(sto
 			return nil, err
 		}
 		effects = eff
-		return append(msgs, h.autoMessages(c, eff, place)...), nil
+		msgs = append(msgs, h.autoMessages(c, eff, place)...)
+		// Stamped with the time the rules saw: a turn starts at its
+		// message's created_at, however long the commit queue was.
+		for i := range msgs {
+			if msgs[i].CreatedAt.IsZero() {
+				msgs[i].CreatedAt = store.At(now)
+			}
+		}
+		return msgs, nil
 	})
 	if err == nil && stored != nil {
 		stored(ch)

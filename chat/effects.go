@@ -222,11 +222,25 @@ func (h *Hub) onDue(convID string) {
 	}
 }
 
-func (h *Hub) dueWorker() {
+// dueLoop carries out due deadlines, up to cfg.Workers at once, each on a
+// goroutine of its own that exists only while it runs. Many in flight at
+// once is what lets the store commit them together: a tick waits for one
+// durable commit, and a burst of deadlines (thousands of shoppers who wrote
+// in the same few seconds) would otherwise queue behind a few commits.
+func (h *Hub) dueLoop() {
+	sem := make(chan struct{}, h.cfg.Workers)
 	for {
 		select {
 		case id := <-h.due:
-			h.tick(id)
+			select {
+			case sem <- struct{}{}:
+			case <-h.quit:
+				return
+			}
+			h.spawn(func() {
+				defer func() { <-sem }()
+				h.tick(id)
+			})
 		case <-h.quit:
 			return
 		}

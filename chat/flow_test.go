@@ -44,6 +44,11 @@ func TestShopperAndAgentTalk(t *testing.T) {
 	if got.Message.Text != "Hello Ann, how can I help?" || got.Message.Author.Kind != "agent" || got.Message.Auto {
 		t.Fatalf("shopper got %+v", got.Message)
 	}
+	// created_at is the hub's clock when the rules saw the message (the
+	// turn's start), not when the store wrote it.
+	if got.Message.CreatedAt != "2026-11-24T09:00:04.000Z" {
+		t.Fatalf("created_at = %q, want the injected clock's 09:00:04", got.Message.CreatedAt)
+	}
 
 	sh.send("message.send", "", map[string]any{"client_msg_id": "s1", "text": "Do you have this in red?"})
 	sh.expectBody("message.ack", &ack)
@@ -84,6 +89,9 @@ func TestAutoGreeting(t *testing.T) {
 	sh.expectBody("message.new", &got)
 	if !got.Message.Auto || got.Message.Author.Kind != "system" || got.Message.Text == "" {
 		t.Fatalf("auto greeting = %+v", got.Message)
+	}
+	if got.Message.CreatedAt != "2026-11-24T09:00:12.000Z" {
+		t.Fatalf("auto greeting created_at = %q, want its deadline on the injected clock", got.Message.CreatedAt)
 	}
 	var br ruleBody
 	ag.expectBody("rule.breached", &br)

@@ -304,7 +304,8 @@ type (
 			Kind string `json:"kind"`
 			ID   string `json:"id"`
 		} `json:"author"`
-		ScriptID string `json:"script_id"`
+		ScriptID  string `json:"script_id"`
+		CreatedAt string `json:"created_at"`
 	}
 	welcomeBody struct {
 		SessionID    string    `json:"session_id"`

@@ -33,7 +33,7 @@ type Config struct {
 	PromisedWait    time.Duration // {wait_minutes} when nothing better is known
 	TokenTTL        time.Duration
 	SendQueue       int // frames queued per session before it counts as slow
-	Workers         int // goroutines carrying out due deadlines
+	Workers         int // due deadlines carried out at once, at most (each its own goroutine while it runs)
 	AllowedOrigins  []string
 	PasswordCost    int    // bcrypt cost of new password hashes
 	Instance        string // this process's name in a cluster (a new UUID when empty)
@@ -50,7 +50,7 @@ func DefaultConfig() Config {
 		PromisedWait:    10 * time.Minute,
 		TokenTTL:        12 * time.Hour,
 		SendQueue:       256,
-		Workers:         8,
+		Workers:         256,
 		PasswordCost:    bcrypt.DefaultCost,
 	}
 }
@@ -135,7 +135,7 @@ func NewHub(cfg Config, d Deps) *Hub {
 		cfg.PasswordCost = bcrypt.DefaultCost
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 8
+		cfg.Workers = 256
 	}
 	h := &Hub{
 		cfg: cfg, store: d.Store, broker: d.Broker, scripts: d.Scripts,
@@ -194,9 +194,7 @@ func (h *Hub) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	for range h.cfg.Workers {
-		h.spawn(h.dueWorker)
-	}
+	h.spawn(h.dueLoop)
 	for range 4 {
 		h.spawn(h.eventWriter)
 	}
