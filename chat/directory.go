@@ -86,6 +86,11 @@ type agentView struct {
 
 // viewOf finds one account's view.
 func viewOf(ctx context.Context, d Directory, id string) (agentView, bool) {
+	if one, ok := d.(interface {
+		View(context.Context, string) (agentView, bool)
+	}); ok {
+		return one.View(ctx, id)
+	}
 	views, err := d.Views(ctx)
 	if err != nil {
 		return agentView{}, false

@@ -276,17 +276,32 @@ func (d *MemoryDirectory) Views(context.Context) ([]agentView, error) {
 	defer d.mu.Unlock()
 	out := make([]agentView, 0, len(d.order))
 	for _, id := range d.order {
-		p := d.agents[id]
-		v := agentView{Agent: p.agent, Status: p.status, Load: p.load, Sessions: p.sessions}
-		if p.status != routing.Offline {
-			v.OnlineSince = store.At(p.onlineSince)
-		}
-		if v.Skills == nil {
-			v.Skills = []string{}
-		}
-		out = append(out, v)
+		out = append(out, d.agents[id].view())
 	}
 	return out, nil
+}
+
+// View is one account's view (Views without copying every account: it
+// runs on each assignment).
+func (d *MemoryDirectory) View(_ context.Context, id string) (agentView, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.agents[id]
+	if p == nil {
+		return agentView{}, false
+	}
+	return p.view(), true
+}
+
+func (p *presence) view() agentView {
+	v := agentView{Agent: p.agent, Status: p.status, Load: p.load, Sessions: p.sessions}
+	if p.status != routing.Offline {
+		v.OnlineSince = store.At(p.onlineSince)
+	}
+	if v.Skills == nil {
+		v.Skills = []string{}
+	}
+	return v
 }
 
 // Rebuild restores loads and the queue from the store (after a restart).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 
@@ -65,6 +66,28 @@ func TestMemoryDirectoryPoolInStep(t *testing.T) {
 		}
 		if rng.IntN(4) == 0 {
 			d.Assign(ctx, req)
+		}
+		if step%100 == 0 {
+			checkViews(t, d, ids)
+		}
+	}
+}
+
+// checkViews: View of each account is its entry in Views, and an unknown
+// id has none.
+func checkViews(t *testing.T, d *MemoryDirectory, ids []string) {
+	t.Helper()
+	ctx := context.Background()
+	views, _ := d.Views(ctx)
+	all := map[string]agentView{}
+	for _, v := range views {
+		all[v.ID] = v
+	}
+	for _, id := range append(ids, "nobody") {
+		got, ok := d.View(ctx, id)
+		want, known := all[id]
+		if ok != known || !reflect.DeepEqual(got, want) {
+			t.Fatalf("View(%q) = %+v, %v; Views has %+v, %v", id, got, ok, want, known)
 		}
 	}
 }
