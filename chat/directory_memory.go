@@ -199,9 +199,9 @@ func (d *MemoryDirectory) Enqueue(_ context.Context, e routing.Entry) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.queue.Position(e.ConversationID) == 0 {
-		d.dirtyFrom = min(d.dirtyFrom, d.queue.Len())
+		d.queue.Push(e)
+		d.dirtyFrom = min(d.dirtyFrom, d.queue.Position(e.ConversationID)-1)
 	}
-	d.queue.Push(e)
 	return nil
 }
 
@@ -319,8 +319,10 @@ func (d *MemoryDirectory) Rebuild(ctx context.Context, agents []store.Agent, ope
 				d.syncLocked(c.AgentID, p)
 			}
 		case store.Queued:
-			d.dirtyFrom = min(d.dirtyFrom, d.queue.Len())
-			d.queue.Push(queueEntry(c))
+			if d.queue.Position(c.ID) == 0 {
+				d.queue.Push(queueEntry(c))
+				d.dirtyFrom = min(d.dirtyFrom, d.queue.Position(c.ID)-1)
+			}
 		}
 	}
 	return nil

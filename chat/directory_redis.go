@@ -75,10 +75,11 @@ return 1`)
 
 	// claimQueuedScript takes a waiting conversation off the queue and
 	// counts it on an agent, both or neither. KEYS: status, load, cap,
-	// queue, qreq, told. ARGV: agent id, conversation id. -1: the
+	// queue, qreq, told, qdirty. ARGV: agent id, conversation id. -1: the
 	// conversation is no longer waiting; 0: the agent cannot take it.
 	claimQueuedScript = redis.NewScript(`
-if not redis.call('ZSCORE', KEYS[4], ARGV[2]) then return -1 end
+local rank = redis.call('ZRANK', KEYS[4], ARGV[2])
+if not rank then return -1 end
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= 'online' then return 0 end
 local cap = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')
 local load = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
@@ -86,7 +87,31 @@ if load >= cap then return 0 end
 redis.call('ZREM', KEYS[4], ARGV[2])
 redis.call('HDEL', KEYS[5], ARGV[2])
 redis.call('HDEL', KEYS[6], ARGV[2])
+if rank < tonumber(redis.call('GET', KEYS[7]) or '0') then redis.call('SET', KEYS[7], rank) end
 redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+return 1`)
+
+	// enqueueScript puts a conversation in the queue (once) and lowers the
+	// first place that may have moved to its rank. KEYS: queue, qreq,
+	// qdirty. ARGV: since (ms), conversation id, request.
+	enqueueScript = redis.NewScript(`
+if redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[2]) == 1 then
+  local rank = redis.call('ZRANK', KEYS[1], ARGV[2])
+  if rank < tonumber(redis.call('GET', KEYS[3]) or '0') then redis.call('SET', KEYS[3], rank) end
+end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+return 1`)
+
+	// dequeueScript takes a conversation out of the queue; the places
+	// behind it moved. KEYS: queue, qreq, told, qdirty. ARGV: conversation.
+	dequeueScript = redis.NewScript(`
+local rank = redis.call('ZRANK', KEYS[1], ARGV[1])
+if rank then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  if rank < tonumber(redis.call('GET', KEYS[4]) or '0') then redis.call('SET', KEYS[4], rank) end
+end
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
 return 1`)
 
 	// releaseScript uncounts a conversation; at zero the agent is idle
@@ -494,22 +519,11 @@ func (d *RedisDirectory) Enqueue(ctx context.Context, e routing.Entry) error {
 	if err != nil {
 		return err
 	}
-	_, err = d.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAddNX(ctx, d.k("queue"), redis.Z{Score: float64(ms(e.Since)), Member: e.ConversationID})
-		p.HSet(ctx, d.k("qreq"), e.ConversationID, req)
-		return nil
-	})
-	return err
+	return enqueueScript.Run(ctx, d.rdb, []string{d.k("queue"), d.k("qreq"), d.k("qdirty")}, ms(e.Since), e.ConversationID, req).Err()
 }
 
 func (d *RedisDirectory) Dequeue(ctx context.Context, convID string) error {
-	_, err := d.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZRem(ctx, d.k("queue"), convID)
-		p.HDel(ctx, d.k("qreq"), convID)
-		p.HDel(ctx, d.k("told"), convID)
-		return nil
-	})
-	return err
+	return dequeueScript.Run(ctx, d.rdb, []string{d.k("queue"), d.k("qreq"), d.k("told"), d.k("qdirty")}, convID).Err()
 }
 
 // waiting is what the queue keeps of an entry besides its time.
@@ -538,28 +552,26 @@ func (d *RedisDirectory) entries(ctx context.Context) ([]routing.Entry, error) {
 	return out, nil
 }
 
+// queuePage is how many waiting conversations Next reads at a time.
+const queuePage = 256
+
 func (d *RedisDirectory) Next(ctx context.Context) (routing.Entry, string, bool, error) {
 	_, _, status, load, _, _, _, _ := d.keys()
 	// Another instance draining at the same moment makes a claim fail now
 	// and then: choose again from a fresh read, many times if need be.
 	for range 64 {
-		entries, err := d.entries(ctx)
-		if err != nil || len(entries) == 0 {
-			return routing.Entry{}, "", false, err
-		}
 		s, err := d.snapshot(ctx)
 		if err != nil {
 			return routing.Entry{}, "", false, err
 		}
-		var q routing.Queue
-		for _, e := range entries {
-			q.Push(e)
+		if !anyFree(s.agents) {
+			return routing.Entry{}, "", false, nil // nobody could take even the first
 		}
-		e, i, ok := q.Next(s.agents)
-		if !ok {
-			return routing.Entry{}, "", false, nil
+		e, i, ok, err := d.oldestTakeable(ctx, s.agents)
+		if err != nil || !ok {
+			return routing.Entry{}, "", false, err
 		}
-		n, err := claimQueuedScript.Run(ctx, d.rdb, []string{status, load, d.k("cap"), d.k("queue"), d.k("qreq"), d.k("told")}, s.agents[i].ID, e.ConversationID).Int()
+		n, err := claimQueuedScript.Run(ctx, d.rdb, []string{status, load, d.k("cap"), d.k("queue"), d.k("qreq"), d.k("told"), d.k("qdirty")}, s.agents[i].ID, e.ConversationID).Int()
 		if err != nil {
 			return routing.Entry{}, "", false, err
 		}
@@ -568,6 +580,52 @@ func (d *RedisDirectory) Next(ctx context.Context) (routing.Entry, string, bool,
 		}
 	}
 	return routing.Entry{}, "", false, nil
+}
+
+// oldestTakeable reads the queue a page at a time, oldest first, and stops
+// at the first entry one of agents can take: a long queue is not read
+// whole for each drain.
+func (d *RedisDirectory) oldestTakeable(ctx context.Context, agents []routing.Agent) (routing.Entry, int, bool, error) {
+	for from := int64(0); ; from += queuePage {
+		zs, err := d.rdb.ZRangeWithScores(ctx, d.k("queue"), from, from+queuePage-1).Result()
+		if err != nil || len(zs) == 0 {
+			return routing.Entry{}, -1, false, err
+		}
+		ids := make([]string, len(zs))
+		for k, z := range zs {
+			ids[k], _ = z.Member.(string)
+		}
+		reqs, err := d.rdb.HMGet(ctx, d.k("qreq"), ids...).Result()
+		if err != nil {
+			return routing.Entry{}, -1, false, err
+		}
+		var q routing.Queue
+		for k, z := range zs {
+			e := routing.Entry{ConversationID: ids[k], Since: time.UnixMilli(int64(z.Score)).UTC()}
+			var w waiting
+			if raw, ok := reqs[k].(string); ok {
+				_ = json.Unmarshal([]byte(raw), &w)
+			}
+			e.Req, e.VisitorID = w.Req, w.VisitorID
+			q.Push(e)
+		}
+		if e, i, ok := q.Next(agents); ok {
+			return e, i, true, nil
+		}
+		if len(zs) < queuePage {
+			return routing.Entry{}, -1, false, nil
+		}
+	}
+}
+
+// anyFree reports whether some agent could take one more conversation.
+func anyFree(agents []routing.Agent) bool {
+	for _, a := range agents {
+		if a.Status == routing.Online && a.Load < a.Capacity {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *RedisDirectory) Place(ctx context.Context, convID string) (queuePlace, error) {
@@ -589,16 +647,23 @@ func (d *RedisDirectory) Place(ctx context.Context, convID string) (queuePlace, 
 // movedScript finds, in one atomic step, the waiting conversations whose
 // place differs from the one last told, records the new places, and stamps
 // them with a version: of two answers racing to a shopper, the higher
-// version is the newer truth. KEYS: queue, told, version. Returns the
-// version, then conversation and position pairs.
+// version is the newer truth. Only places from the first one that may have
+// moved (qdirty, lowered by every enqueue and removal) are looked at, so a
+// shopper joining the back of a long queue costs one place, not the queue.
+// KEYS: queue, told, version, qdirty, qreq. Returns the version, then
+// conversation, position and request triples.
 var movedScript = redis.NewScript(`
-local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+local from = tonumber(redis.call('GET', KEYS[4]) or '0')
+local ids = redis.call('ZRANGE', KEYS[1], from, -1)
+redis.call('SET', KEYS[4], from + #ids)
 local out = {}
 for i, id in ipairs(ids) do
-  if redis.call('HGET', KEYS[2], id) ~= tostring(i) then
-    redis.call('HSET', KEYS[2], id, i)
+  local pos = from + i
+  if redis.call('HGET', KEYS[2], id) ~= tostring(pos) then
+    redis.call('HSET', KEYS[2], id, pos)
     table.insert(out, id)
-    table.insert(out, i)
+    table.insert(out, pos)
+    table.insert(out, redis.call('HGET', KEYS[5], id) or '')
   end
 end
 if #out == 0 then return {0} end
@@ -606,26 +671,23 @@ table.insert(out, 1, redis.call('INCR', KEYS[3]))
 return out`)
 
 func (d *RedisDirectory) Moved(ctx context.Context) ([]queuePlace, error) {
-	res, err := movedScript.Run(ctx, d.rdb, []string{d.k("queue"), d.k("told"), d.k("queuever")}).Slice()
-	if err != nil || len(res) < 3 {
+	res, err := movedScript.Run(ctx, d.rdb, []string{d.k("queue"), d.k("told"), d.k("queuever"), d.k("qdirty"), d.k("qreq")}).Slice()
+	if err != nil || len(res) < 4 {
 		return nil, err
 	}
 	version, _ := res[0].(int64)
-	visitors, err := d.rdb.HGetAll(ctx, d.k("qreq")).Result()
-	if err != nil {
-		return nil, err
-	}
 	s, err := d.snapshot(ctx)
 	if err != nil {
 		return nil, err
 	}
 	mean := d.meanHandling(ctx)
-	out := make([]queuePlace, 0, (len(res)-1)/2)
-	for i := 1; i+1 < len(res); i += 2 {
+	out := make([]queuePlace, 0, (len(res)-1)/3)
+	for i := 1; i+2 < len(res); i += 3 {
 		id, _ := res[i].(string)
 		pos, _ := res[i+1].(int64)
+		raw, _ := res[i+2].(string)
 		var w waiting
-		_ = json.Unmarshal([]byte(visitors[id]), &w)
+		_ = json.Unmarshal([]byte(raw), &w)
 		out = append(out, queuePlace{ConversationID: id, VisitorID: w.VisitorID, Position: int(pos), Wait: waitFor(int(pos), mean, s.agents), Version: version})
 	}
 	return out, nil

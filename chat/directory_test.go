@@ -2,6 +2,7 @@ package chat_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -103,6 +104,63 @@ func testDirectory(t *testing.T, newDir func(t *testing.T) chat.Directory) {
 			}
 			if n, oldest, _ := d.QueueInfo(ctx); n != 1 || !oldest.Equal(now.Add(2*time.Second)) {
 				t.Fatalf("queue info %d %v", n, oldest)
+			}
+		}},
+		{"moved places: only those behind a change, each told once", func(t *testing.T, d chat.Directory) {
+			places := func() map[string]int {
+				t.Helper()
+				moved, err := d.Moved(ctx)
+				must(t, err)
+				out := map[string]int{}
+				for _, q := range moved {
+					out[q.ConversationID] = q.Position
+				}
+				return out
+			}
+			for i := range 6 {
+				must(t, d.Enqueue(ctx, routing.Entry{ConversationID: fmt.Sprint("c", i), VisitorID: fmt.Sprint("v", i), Since: now.Add(time.Duration(i) * time.Second)}))
+			}
+			if got := places(); len(got) != 6 || got["c0"] != 1 || got["c5"] != 6 {
+				t.Fatalf("first places = %v", got)
+			}
+			// Joining the back tells the newcomer only.
+			must(t, d.Enqueue(ctx, routing.Entry{ConversationID: "c6", Since: now.Add(time.Minute)}))
+			if got := places(); len(got) != 1 || got["c6"] != 7 {
+				t.Fatalf("after joining the back = %v", got)
+			}
+			// Leaving from the middle moves everyone behind, no one before.
+			must(t, d.Dequeue(ctx, "c3"))
+			if got := places(); len(got) != 3 || got["c4"] != 4 || got["c5"] != 5 || got["c6"] != 6 {
+				t.Fatalf("after c3 left = %v", got)
+			}
+			// An older entry (a requeue keeps its original time) goes ahead.
+			must(t, d.Enqueue(ctx, routing.Entry{ConversationID: "old", Since: now.Add(-time.Hour)}))
+			if got := places(); len(got) != 7 || got["old"] != 1 || got["c0"] != 2 || got["c6"] != 7 {
+				t.Fatalf("after an older entry = %v", got)
+			}
+			if got := places(); len(got) != 0 {
+				t.Fatalf("nothing changed, yet moved = %v", got)
+			}
+			moved, _ := d.Moved(ctx)
+			if len(moved) != 0 {
+				t.Fatalf("moved = %+v", moved)
+			}
+		}},
+		{"drain past a long queue nobody can take", func(t *testing.T, d chat.Directory) {
+			must(t, d.Upsert(ctx, agent("a1", 1))) // speaks en only
+			for i := range 600 {
+				must(t, d.Enqueue(ctx, routing.Entry{ConversationID: fmt.Sprintf("zh%03d", i), Since: now.Add(time.Duration(i) * time.Millisecond), Req: routing.Request{Locale: "zh-CN"}}))
+			}
+			must(t, d.Enqueue(ctx, routing.Entry{ConversationID: "en-late", VisitorID: "v-en", Since: now.Add(time.Hour), Req: routing.Request{Locale: "en"}}))
+			_, err := d.Connect(ctx, "a1", now)
+			must(t, err)
+			e, id, ok, err := d.Next(ctx)
+			must(t, err)
+			if !ok || e.ConversationID != "en-late" || e.VisitorID != "v-en" || id != "a1" {
+				t.Fatalf("Next = %+v %s %v, want en-late behind 600 others", e, id, ok)
+			}
+			if n, _, _ := d.QueueInfo(ctx); n != 600 {
+				t.Fatalf("queue length %d, want 600", n)
 			}
 		}},
 		{"presence: online, disconnect, expire once", func(t *testing.T, d chat.Directory) {

@@ -1,6 +1,9 @@
 package routing
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Entry is one conversation waiting for an agent.
 type Entry struct {
@@ -20,7 +23,10 @@ type Queue struct {
 	index   map[string]int // ConversationID -> position in entries
 }
 
-// Push appends e at the back; a conversation already queued keeps its place.
+// Push puts e in the queue in order of Since, behind entries of the same
+// time: a new conversation joins the back, and one put back in the queue
+// (its agent vanished) returns to the place its first wait earned. A
+// conversation already queued keeps its place.
 func (q *Queue) Push(e Entry) {
 	if _, ok := q.index[e.ConversationID]; ok {
 		return
@@ -28,8 +34,14 @@ func (q *Queue) Push(e Entry) {
 	if q.index == nil {
 		q.index = make(map[string]int)
 	}
-	q.index[e.ConversationID] = len(q.entries)
-	q.entries = append(q.entries, e)
+	i := len(q.entries)
+	for i > 0 && e.Since.Before(q.entries[i-1].Since) {
+		i-- // usually none: the newest joins the back
+	}
+	q.entries = slices.Insert(q.entries, i, e)
+	for j := i; j < len(q.entries); j++ {
+		q.index[q.entries[j].ConversationID] = j
+	}
 }
 
 // Remove takes a conversation out of the queue and reports whether it was in.

@@ -45,6 +45,7 @@ func TestQueue(t *testing.T) {
 		push   string // conversation to push, or
 		remove string // conversation to remove
 		want   bool   // Remove's answer
+		at     int    // the pushed entry's Since in seconds, when not 0 (else the op's index)
 	}
 	for _, tc := range []struct {
 		name string
@@ -64,6 +65,9 @@ func TestQueue(t *testing.T) {
 		{"pushed again after removal goes to the back", []op{
 			{push: "a"}, {push: "b"}, {remove: "a", want: true}, {push: "c"}, {push: "a"},
 		}, []string{"b", "c", "a"}, nil},
+		{"an older entry goes ahead of newer ones", []op{
+			{push: "a"}, {push: "b"}, {push: "c"}, {push: "old", at: -5}, {push: "mid", at: 1},
+		}, []string{"old", "a", "b", "mid", "c"}, nil},
 		{"positions after several removals", []op{
 			{push: "a"}, {push: "b"}, {push: "c"}, {push: "d"}, {push: "e"}, {push: "f"},
 			{remove: "a", want: true}, {remove: "d", want: true}, {push: "g"}, {remove: "f", want: true},
@@ -74,7 +78,11 @@ func TestQueue(t *testing.T) {
 			var q Queue
 			for i, o := range tc.ops {
 				if o.push != "" {
-					q.Push(entry(o.push, i, Request{}))
+					at := i
+					if o.at != 0 {
+						at = o.at
+					}
+					q.Push(entry(o.push, at, Request{}))
 					continue
 				}
 				if got := q.Remove(o.remove); got != o.want {
