@@ -127,10 +127,10 @@ func (h *Hub) open(ctx context.Context, p openParams) (store.Conversation, error
 	}
 	h.sched.Arm(c.ID, c.Timers.Next()) // armed even if what follows fails
 	if !ok {
-		// A new conversation joins the back of the queue as it is queued
-		// (its commit may have taken longer than a later shopper's).
+		// A new conversation joins the back of the queue (its commit may
+		// have taken longer than a later shopper's, here or elsewhere).
 		e := queueEntry(c)
-		e.Since = h.clock.Now()
+		e.Since, e.Back = h.clock.Now(), true
 		if err := h.dir.Enqueue(ctx, e); err != nil {
 			h.log.Warn("queue unavailable: re-queued when it returns", zap.String("conversation_id", c.ID), zap.Error(err))
 		}

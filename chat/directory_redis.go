@@ -93,9 +93,15 @@ return 1`)
 
 	// enqueueScript puts a conversation in the queue (once) and lowers the
 	// first place that may have moved to its rank. KEYS: queue, qreq,
-	// qdirty. ARGV: since (ms), conversation id, request.
+	// qdirty. ARGV: since (ms), conversation id, request, "back" to join
+	// the back whatever since says.
 	enqueueScript = redis.NewScript(`
-if redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[2]) == 1 then
+local score = tonumber(ARGV[1])
+if ARGV[4] == 'back' then
+  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  if last[2] and tonumber(last[2]) >= score then score = tonumber(last[2]) + 0.001 end
+end
+if redis.call('ZADD', KEYS[1], 'NX', string.format('%.3f', score), ARGV[2]) == 1 then
   local rank = redis.call('ZRANK', KEYS[1], ARGV[2])
   if rank < tonumber(redis.call('GET', KEYS[3]) or '0') then redis.call('SET', KEYS[3], rank) end
 end
@@ -519,7 +525,11 @@ func (d *RedisDirectory) Enqueue(ctx context.Context, e routing.Entry) error {
 	if err != nil {
 		return err
 	}
-	return enqueueScript.Run(ctx, d.rdb, []string{d.k("queue"), d.k("qreq"), d.k("qdirty")}, ms(e.Since), e.ConversationID, req).Err()
+	back := ""
+	if e.Back {
+		back = "back"
+	}
+	return enqueueScript.Run(ctx, d.rdb, []string{d.k("queue"), d.k("qreq"), d.k("qdirty")}, ms(e.Since), e.ConversationID, req, back).Err()
 }
 
 func (d *RedisDirectory) Dequeue(ctx context.Context, convID string) error {

@@ -141,6 +141,13 @@ func testDirectory(t *testing.T, newDir func(t *testing.T) chat.Directory) {
 			if got := places(); len(got) != 0 {
 				t.Fatalf("nothing changed, yet moved = %v", got)
 			}
+			// A new conversation joins the back even when its clock read
+			// a little earlier than the newest entry's (a slower commit).
+			must(t, d.Enqueue(ctx, routing.Entry{ConversationID: "slow", Since: now.Add(30 * time.Second), Back: true}))
+			must(t, d.Enqueue(ctx, routing.Entry{ConversationID: "tie", Since: now.Add(time.Minute), Back: true}))
+			if got := places(); len(got) != 2 || got["slow"] != 8 || got["tie"] != 9 {
+				t.Fatalf("after joining the back late = %v", got)
+			}
 			moved, _ := d.Moved(ctx)
 			if len(moved) != 0 {
 				t.Fatalf("moved = %+v", moved)

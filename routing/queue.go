@@ -11,6 +11,11 @@ type Entry struct {
 	Since          time.Time // when it started waiting
 	Req            Request
 	VisitorID      string // who waits; carried along for the caller, not used here
+	// Back puts the entry at the back of the queue even when Since is a
+	// little older than the newest entry's (a new conversation: stores
+	// in a cluster commit at different speeds, and a shopper who joined
+	// later must not be told a worse place).
+	Back bool
 }
 
 // Queue is the one fair FIFO queue of waiting conversations: the oldest entry
@@ -35,7 +40,7 @@ func (q *Queue) Push(e Entry) {
 		q.index = make(map[string]int)
 	}
 	i := len(q.entries)
-	for i > 0 && e.Since.Before(q.entries[i-1].Since) {
+	for !e.Back && i > 0 && e.Since.Before(q.entries[i-1].Since) {
 		i-- // usually none: the newest joins the back
 	}
 	q.entries = slices.Insert(q.entries, i, e)

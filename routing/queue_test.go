@@ -46,6 +46,7 @@ func TestQueue(t *testing.T) {
 		remove string // conversation to remove
 		want   bool   // Remove's answer
 		at     int    // the pushed entry's Since in seconds, when not 0 (else the op's index)
+		back   bool   // the pushed entry's Back
 	}
 	for _, tc := range []struct {
 		name string
@@ -68,6 +69,9 @@ func TestQueue(t *testing.T) {
 		{"an older entry goes ahead of newer ones", []op{
 			{push: "a"}, {push: "b"}, {push: "c"}, {push: "old", at: -5}, {push: "mid", at: 1},
 		}, []string{"old", "a", "b", "mid", "c"}, nil},
+		{"back joins the back whatever its time", []op{
+			{push: "a"}, {push: "b"}, {push: "late", at: -3, back: true}, {push: "c"},
+		}, []string{"a", "b", "late", "c"}, nil},
 		{"positions after several removals", []op{
 			{push: "a"}, {push: "b"}, {push: "c"}, {push: "d"}, {push: "e"}, {push: "f"},
 			{remove: "a", want: true}, {remove: "d", want: true}, {push: "g"}, {remove: "f", want: true},
@@ -82,7 +86,9 @@ func TestQueue(t *testing.T) {
 					if o.at != 0 {
 						at = o.at
 					}
-					q.Push(entry(o.push, at, Request{}))
+					e := entry(o.push, at, Request{})
+					e.Back = o.back
+					q.Push(e)
 					continue
 				}
 				if got := q.Remove(o.remove); got != o.want {
