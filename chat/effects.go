@@ -170,31 +170,59 @@ func (h *Hub) carryOut(c store.Conversation, effects []rules.Effect, now time.Ti
 	return reassign
 }
 
-// eventWriter stores rule events; at shutdown it stores what is queued.
+// eventBatch is the most rule events stored in one transaction.
+const eventBatch = 256
+
+// eventWriter stores rule events, as many as are waiting in one
+// transaction; at shutdown it stores what is queued.
 func (h *Hub) eventWriter() {
+	batch := make([]store.Event, 0, eventBatch)
 	for {
 		select {
 		case ev := <-h.events:
-			h.storeEvent(context.Background(), ev)
+			batch = h.gatherEvents(append(batch[:0], ev))
+			h.storeEvents(context.Background(), batch)
 		case <-h.quit:
 			for {
-				select {
-				case ev := <-h.events:
-					h.storeEvent(context.Background(), ev)
-				default:
+				batch = h.gatherEvents(batch[:0])
+				if len(batch) == 0 {
 					return
 				}
+				h.storeEvents(context.Background(), batch)
 			}
 		}
 	}
 }
 
-func (h *Hub) storeEvent(ctx context.Context, ev store.Event) {
+// gatherEvents appends the events already waiting, up to a batch.
+func (h *Hub) gatherEvents(batch []store.Event) []store.Event {
+	for len(batch) < eventBatch {
+		select {
+		case ev := <-h.events:
+			batch = append(batch, ev)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// storeEvents stores a batch; when the batch fails, each event is tried on
+// its own, so one bad event does not lose the others.
+func (h *Hub) storeEvents(ctx context.Context, evs []store.Event) {
 	ctx, cancel := context.WithTimeout(ctx, frameTimeout)
 	defer cancel()
-	if err := h.store.AddEvent(ctx, ev); err != nil {
-		h.log.Error("rule event not stored", zap.String("conversation_id", ev.ConversationID), zap.String("agent_id", ev.AgentID), zap.Error(err))
+	err := h.store.AddEvents(ctx, evs...)
+	if err == nil {
+		return
 	}
+	if len(evs) > 1 {
+		for _, ev := range evs {
+			h.storeEvents(context.Background(), []store.Event{ev})
+		}
+		return
+	}
+	h.log.Error("rule event not stored", zap.String("conversation_id", evs[0].ConversationID), zap.String("agent_id", evs[0].AgentID), zap.Error(err))
 }
 
 // record stores a rule event and counts it.
@@ -203,7 +231,7 @@ func (h *Hub) record(ctx context.Context, c store.Conversation, e rules.Effect, 
 	select {
 	case h.events <- ev: // stored by an event writer, off the conversation's path
 	default:
-		h.storeEvent(ctx, ev) // a backlog: store it here, and slow down
+		h.storeEvents(ctx, []store.Event{ev}) // a backlog: store it here, and slow down
 	}
 	h.metrics.rules.WithLabelValues(string(e.Rule), kind, string(e.Action)).Inc()
 	h.stats.record(ev, h.cfg.Rules)

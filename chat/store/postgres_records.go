@@ -135,16 +135,31 @@ func (p *Postgres) Visitor(ctx context.Context, id string) (Visitor, error) {
 	return v, nil
 }
 
-// AddEvent records a timing-rule event; a zero At is now.
-func (p *Postgres) AddEvent(ctx context.Context, e Event) error {
+// AddEvents records timing-rule events in one transaction and one round
+// trip (a batch); a zero At is now.
+func (p *Postgres) AddEvents(ctx context.Context, es ...Event) error {
+	if len(es) == 0 {
+		return nil
+	}
 	if err := p.open(); err != nil {
 		return err
 	}
-	_, err := p.pool.Exec(ctx, `INSERT INTO events (conversation_id, agent_id, rule, kind, action, elapsed_ms, at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		e.ConversationID, e.AgentID, e.Rule, e.Kind, e.Action, e.Elapsed.Milliseconds(), msOrNow(e.At))
+	tx, err := p.pool.Begin(ctx)
 	if err != nil {
+		return pgErr("add events", err)
+	}
+	defer tx.Rollback(context.Background())
+	var b pgx.Batch
+	for _, e := range es {
+		b.Queue(`INSERT INTO events (conversation_id, agent_id, rule, kind, action, elapsed_ms, at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			e.ConversationID, e.AgentID, e.Rule, e.Kind, e.Action, e.Elapsed.Milliseconds(), msOrNow(e.At))
+	}
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return pgErr("add event", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return pgErr("add events", err)
 	}
 	return nil
 }

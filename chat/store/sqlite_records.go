@@ -154,15 +154,20 @@ func (s *SQLite) Visitor(ctx context.Context, id string) (Visitor, error) {
 	return v, nil
 }
 
-// AddEvent records a timing-rule event; a zero At is now.
-func (s *SQLite) AddEvent(ctx context.Context, e Event) error {
-	at := msOrNow(e.At).UnixMilli()
+// AddEvents records timing-rule events in one request of the writer (one
+// savepoint of a group commit); a zero At is now.
+func (s *SQLite) AddEvents(ctx context.Context, es ...Event) error {
+	if len(es) == 0 {
+		return nil
+	}
 	return s.write(ctx, func(w *writer) error {
-		_, err := w.execText(context.Background(), `INSERT INTO events
-			(conversation_id, agent_id, rule, kind, action, elapsed_ms, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			e.ConversationID, e.AgentID, e.Rule, e.Kind, e.Action, e.Elapsed.Milliseconds(), at)
-		if err != nil {
-			return sqliteErr("add event", err)
+		for _, e := range es {
+			_, err := w.execText(context.Background(), `INSERT INTO events
+				(conversation_id, agent_id, rule, kind, action, elapsed_ms, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				e.ConversationID, e.AgentID, e.Rule, e.Kind, e.Action, e.Elapsed.Milliseconds(), msOrNow(e.At).UnixMilli())
+			if err != nil {
+				return sqliteErr("add event", err)
+			}
 		}
 		return nil
 	})

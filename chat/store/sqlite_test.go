@@ -81,7 +81,7 @@ func TestSQLiteReopen(t *testing.T) {
 		s.CreateVisitor(ctx, v),
 		s.CreateConversation(ctx, store.Conversation{ID: "c1", VisitorID: "v1", State: store.Queued,
 			OpenedAt: store.At(at), Timers: timers}),
-		s.AddEvent(ctx, ev),
+		s.AddEvents(ctx, ev),
 	}
 	if err := errors.Join(steps...); err != nil {
 		t.Fatal(err)

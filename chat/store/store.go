@@ -179,8 +179,9 @@ type Store interface {
 	// first, at most limit (limit <= 0: all).
 	Messages(ctx context.Context, conversationID string, afterSeq int64, limit int) ([]Message, error)
 
-	// AddEvent records a timing-rule event.
-	AddEvent(ctx context.Context, e Event) error
+	// AddEvents records timing-rule events in one transaction: all or
+	// none (an event of an unknown conversation is ErrNotFound).
+	AddEvents(ctx context.Context, es ...Event) error
 	// Events lists the events at or after since, oldest first.
 	Events(ctx context.Context, since time.Time) ([]Event, error)
 

@@ -153,14 +153,17 @@ func testEvents(t *testing.T, s store.Store) {
 	early := ev(base.In(shanghai).Add(400*time.Microsecond), "greeting", "met", "", 2500*time.Millisecond)
 	tie := ev(base.Add(10*time.Second), "first_response", "breached", "reassigned", 45*time.Second)
 	mid := ev(base.Add(time.Millisecond), "greeting", "met", "", 0)
-	for _, e := range []store.Event{late, early, tie, mid} {
-		must(t, s.AddEvent(ctx, e))
-	}
+	must(t, s.AddEvents(ctx, late, early))
+	must(t, s.AddEvents(ctx, tie))
+	must(t, s.AddEvents(ctx, mid))
+	must(t, s.AddEvents(ctx)) // nothing to store
 	early.At = base
 
+	// All or none: an event of an unknown conversation fails its batch,
+	// and the good event beside it is not stored either.
 	unknown := ev(base, "greeting", "met", "", 0)
 	unknown.ConversationID = "nope"
-	isErr(t, s.AddEvent(ctx, unknown), store.ErrNotFound)
+	isErr(t, s.AddEvents(ctx, ev(base.Add(time.Hour), "greeting", "met", "", 0), unknown), store.ErrNotFound)
 
 	for _, tc := range []struct {
 		name  string
