@@ -135,11 +135,11 @@ func (h *Hub) UpdateAccount(ctx context.Context, a store.Agent) error {
 
 func normalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
 
-// newVisitor issues a visitor id and its token.
-func (h *Hub) newVisitor(ctx context.Context, name string) (store.Visitor, string, error) {
+// newVisitor issues a visitor id and its token. The visitor is stored with
+// its first conversation (one transaction), not here.
+func (h *Hub) newVisitor(name string) (store.Visitor, string) {
 	raw, hash := newSecret()
-	v := store.Visitor{ID: uuid.NewString(), TokenHash: hash, Name: name, CreatedAt: h.clock.Now()}
-	return v, raw, h.store.CreateVisitor(ctx, v)
+	return store.Visitor{ID: uuid.NewString(), TokenHash: hash, Name: name, CreatedAt: h.clock.Now()}, raw
 }
 
 // checkVisitor proves a visitor token; any failure is ErrBadToken, so a

@@ -89,6 +89,9 @@ type openParams struct {
 	VisitorID, VisitorName, Locale, Topic string
 	Context                               json.RawMessage
 	First                                 bool // the visitor's first conversation: no last agent to prefer
+	// Visitor, when not nil, is a new visitor stored with the conversation
+	// (one transaction for a new shopper).
+	Visitor *store.Visitor
 }
 
 // open starts a conversation: routed at once when an agent has room, queued
@@ -119,7 +122,12 @@ func (h *Hub) open(ctx context.Context, p openParams) (store.Conversation, error
 	// The greeting timer is stored with the conversation, before anyone
 	// hears of it: an agent who answers at once meets it.
 	opened := c.Timers.On(h.cfg.Rules, rules.Event{Kind: rules.Opened, At: now, Queued: !ok})
-	if err := h.store.CreateConversation(ctx, c); err != nil {
+	// The conversation's lock is held until its opening effects are out: an
+	// agent's first message waits, so timer.started comes before timer.met.
+	mu := h.lock(c.ID)
+	mu.Lock()
+	if err := h.store.StartConversation(ctx, p.Visitor, c); err != nil {
+		mu.Unlock()
 		if ok {
 			h.release(ctx, agentID)
 		}
@@ -143,8 +151,15 @@ func (h *Hub) open(ctx context.Context, p openParams) (store.Conversation, error
 		h.tellQueue()
 	}
 	h.publishFrame(TypeConvUpdated, c.ID, convBody{h.view(c)}, supervisorChannel)
-	// Now carry out what opening started: the timer frames and, with
-	// nobody free, the greeting at once.
+	if !breaches(opened) {
+		// Only timers started: nothing more to store, one commit in all.
+		h.carryOut(c, opened, now)
+		mu.Unlock()
+		h.stats.opened()
+		return c, nil
+	}
+	mu.Unlock()
+	// With nobody free the greeting goes out at once: a message to store.
 	ch, _, err := h.change(ctx, c.ID, func(c *store.Conversation, now time.Time) ([]store.Message, []rules.Effect, error) {
 		if len(opened) == 1 && !c.Timers.GreetingRunning() {
 			return nil, nil, nil // an agent greeted already: the timer is over
@@ -156,6 +171,17 @@ func (h *Hub) open(ctx context.Context, p openParams) (store.Conversation, error
 	}
 	h.stats.opened()
 	return ch.Conversation, nil
+}
+
+// breaches reports whether effects hold a breach (an automatic message or
+// a rule event to store).
+func breaches(effects []rules.Effect) bool {
+	for _, e := range effects {
+		if e.Kind == rules.Breached {
+			return true
+		}
+	}
+	return false
 }
 
 // announceAssigned tells the shopper, the agent and the supervisors who has

@@ -48,6 +48,7 @@ const (
 	ClosedShutdown     CloseReason = "shutdown"
 	ClosedSyncFailed   CloseReason = "sync_failed"
 	ClosedLoggedOut    CloseReason = "logged_out"
+	ClosedStartFailed  CloseReason = "start_failed" // the welcome could not be made (store or broker trouble)
 )
 
 // item is one entry of a session's send queue.
@@ -78,7 +79,8 @@ type Session struct {
 	// used only by the reader goroutine once the session runs.
 	conv, name, locale, topic string
 	context                   json.RawMessage
-	newVisitor                bool // made on this connection: no earlier conversations
+	newVisitor                bool           // made on this connection: no earlier conversations
+	unstored                  *store.Visitor // made on this connection, stored with its first conversation
 
 	hub  *Hub
 	conn *websocket.Conn
@@ -509,5 +511,8 @@ func (s *Session) logger() *zap.Logger {
 func (s *Session) openParams() openParams {
 	id := uuid.NewString()
 	s.queue(item{p: packet{kind: pkMark, conv: id, seq: 0}})
-	return openParams{ID: id, VisitorID: s.VisitorID, VisitorName: s.name, Locale: s.locale, Topic: s.topic, Context: s.context, First: s.newVisitor && s.conv == ""}
+	v := s.unstored
+	s.unstored = nil // stored with this conversation, or the session ends
+	return openParams{ID: id, VisitorID: s.VisitorID, VisitorName: s.name, Locale: s.locale, Topic: s.topic, Context: s.context,
+		First: s.newVisitor && s.conv == "", Visitor: v}
 }

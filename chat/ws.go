@@ -60,11 +60,11 @@ func (h *Hub) ServeShopper(c echo.Context) error {
 	defer cancel()
 	if err := h.welcomeShopper(ctx, s, q.Get("visitor_id"), q.Get("visitor_token")); err != nil {
 		s.replyError("", "", err)
-		code := websocket.CloseInternalServerErr
+		reason, code := ClosedStartFailed, websocket.CloseInternalServerErr
 		if asFrameError(err).Code == CodeUnauthorized {
-			code = websocket.ClosePolicyViolation
+			reason, code = ClosedUnauthorized, websocket.ClosePolicyViolation
 		}
-		s.close(ClosedUnauthorized, code, asFrameError(err).Message)
+		s.close(reason, code, asFrameError(err).Message)
 	}
 	go h.serve(s, nil)
 	return nil
@@ -97,11 +97,8 @@ func (h *Hub) welcomeShopper(ctx context.Context, s *Session, visitorID, token s
 			s.name = v.Name
 		}
 	} else {
-		v, raw, err := h.newVisitor(ctx, s.name)
-		if err != nil {
-			return err
-		}
-		s.VisitorID, issued = v.ID, raw
+		v, raw := h.newVisitor(s.name)
+		s.VisitorID, issued, s.unstored = v.ID, raw, &v
 	}
 	// A visitor made just now has no conversation yet: no need to look.
 	open, err := store.Conversation{}, store.ErrNotFound

@@ -21,6 +21,12 @@ const (
 // OpenedAt is now. ErrConflict when the id is taken or the visitor already
 // has a conversation that is not closed; ErrNotFound for an unknown visitor.
 func (p *Postgres) CreateConversation(ctx context.Context, c Conversation) error {
+	return p.StartConversation(ctx, nil, c)
+}
+
+// StartConversation stores v (when not nil) and c in one transaction, sent
+// in one round trip.
+func (p *Postgres) StartConversation(ctx context.Context, v *Visitor, c Conversation) error {
 	if err := p.open(); err != nil {
 		return err
 	}
@@ -33,11 +39,17 @@ func (p *Postgres) CreateConversation(ctx context.Context, c Conversation) error
 	if err != nil {
 		return err
 	}
-	_, err = p.pool.Exec(ctx, "INSERT INTO conversations ("+pgConvCols+
+	b := &pgx.Batch{}
+	if v != nil {
+		b.Queue("INSERT INTO visitors (id, token_hash, name, created_at) VALUES ($1, $2, $3, $4)",
+			v.ID, v.TokenHash, v.Name, msOrNow(v.CreatedAt))
+	}
+	b.Queue("INSERT INTO conversations ("+pgConvCols+
 		") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $13)",
 		c.ID, c.VisitorID, c.VisitorName, c.State, c.AgentID, c.Locale, c.Topic, nullJSON(c.Context),
 		c.OpenedAt.Time, pgTime(c.ClosedAt.Time), c.Outcome, pgTime(c.AssignedAt.Time), timers)
-	if err != nil {
+	// One batch is one implicit transaction: both rows or neither.
+	if err := p.pool.SendBatch(ctx, b).Close(); err != nil {
 		return pgErr("create conversation", err)
 	}
 	return nil

@@ -11,6 +11,12 @@ import (
 // OpenedAt is now. ErrConflict when the id is taken or the visitor already
 // has a conversation that is not closed; ErrNotFound for an unknown visitor.
 func (s *SQLite) CreateConversation(ctx context.Context, c Conversation) error {
+	return s.StartConversation(ctx, nil, c)
+}
+
+// StartConversation stores v (when not nil) and c in one request of the
+// writer.
+func (s *SQLite) StartConversation(ctx context.Context, v *Visitor, c Conversation) error {
 	if err := checkContext(c.Context); err != nil {
 		return err
 	}
@@ -22,6 +28,11 @@ func (s *SQLite) CreateConversation(ctx context.Context, c Conversation) error {
 		return err
 	}
 	return s.write(ctx, func(w *writer) error {
+		if v != nil {
+			if err := w.insertVisitor(*v); err != nil {
+				return err
+			}
+		}
 		_, err := w.execText(context.Background(), "INSERT INTO conversations ("+sqliteConvCols+
 			") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
 			c.ID, c.VisitorID, c.VisitorName, c.State, c.AgentID, c.Locale, c.Topic, nullJSON(c.Context),

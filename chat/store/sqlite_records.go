@@ -123,15 +123,16 @@ func (s *SQLite) TokenAgent(ctx context.Context, hash string, now time.Time) (Ag
 
 // CreateVisitor stores a shopper; a zero CreatedAt is now.
 func (s *SQLite) CreateVisitor(ctx context.Context, v Visitor) error {
-	created := msOrNow(v.CreatedAt).UnixMilli()
-	return s.write(ctx, func(w *writer) error {
-		_, err := w.conn.ExecContext(context.Background(),
-			"INSERT INTO visitors (id, token_hash, name, created_at) VALUES (?, ?, ?, ?)", v.ID, v.TokenHash, v.Name, created)
-		if err != nil {
-			return sqliteErr("create visitor", err)
-		}
-		return nil
-	})
+	return s.write(ctx, func(w *writer) error { return w.insertVisitor(v) })
+}
+
+func (w *writer) insertVisitor(v Visitor) error {
+	_, err := w.execText(context.Background(),
+		"INSERT INTO visitors (id, token_hash, name, created_at) VALUES (?, ?, ?, ?)", v.ID, v.TokenHash, v.Name, msOrNow(v.CreatedAt).UnixMilli())
+	if err != nil {
+		return sqliteErr("create visitor", err)
+	}
+	return nil
 }
 
 func (s *SQLite) Visitor(ctx context.Context, id string) (Visitor, error) {

@@ -162,6 +162,9 @@ type Store interface {
 
 	// CreateConversation stores a new conversation (LastSeq 0).
 	CreateConversation(ctx context.Context, c Conversation) error
+	// StartConversation stores a new visitor (when v is not nil) and its
+	// new conversation in one transaction: a new shopper costs one commit.
+	StartConversation(ctx context.Context, v *Visitor, c Conversation) error
 	Conversation(ctx context.Context, id string) (Conversation, error)
 	// OpenConversation is the visitor's conversation that is not closed.
 	OpenConversation(ctx context.Context, visitorID string) (Conversation, error)

@@ -94,6 +94,36 @@ func testConversations(t *testing.T, s store.Store) {
 	isErr(t, second(s.Conversation(ctx, "c4")), store.ErrNotFound)
 }
 
+// A new shopper's visitor and conversation are stored together or not at all.
+func testStartConversation(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	v := store.Visitor{ID: "v1", TokenHash: "th-v1", Name: "Mei", CreatedAt: base}
+	must(t, s.StartConversation(ctx, &v, conv("c1", "v1", base)))
+	gotV, err := s.Visitor(ctx, "v1")
+	must(t, err)
+	same(t, "visitor", gotV, v)
+	gotC, err := s.Conversation(ctx, "c1")
+	must(t, err)
+	same(t, "conversation", gotC.ID+"/"+gotC.VisitorID+"/"+string(gotC.State), "c1/v1/queued")
+
+	// A conversation that cannot be stored (the id is taken) takes its
+	// new visitor down with it.
+	v2 := store.Visitor{ID: "v2", TokenHash: "th-v2", Name: "Jie", CreatedAt: base}
+	isErr(t, s.StartConversation(ctx, &v2, conv("c1", "v2", base)), store.ErrConflict)
+	_, err = s.Visitor(ctx, "v2")
+	isErr(t, err, store.ErrNotFound)
+
+	// A visitor that cannot be stored (the id is taken) leaves no
+	// conversation behind.
+	dup := store.Visitor{ID: "v1", TokenHash: "th-other", Name: "Again", CreatedAt: base}
+	isErr(t, s.StartConversation(ctx, &dup, conv("c2", "v1", base)), store.ErrConflict)
+	_, err = s.Conversation(ctx, "c2")
+	isErr(t, err, store.ErrNotFound)
+
+	// Without a visitor it is CreateConversation: an unknown visitor fails.
+	isErr(t, s.StartConversation(ctx, nil, conv("c3", "nobody", base)), store.ErrNotFound)
+}
+
 func testConversationLists(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	for _, v := range []string{"v1", "v2", "v3"} {

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Tokens", testTokens},
 		{"Visitors", testVisitors},
 		{"Conversations", testConversations},
+		{"StartConversation", testStartConversation},
 		{"ConversationLists", testConversationLists},
 		{"UpdateAppends", testUpdateAppends},
 		{"UpdateConcurrent", testUpdateConcurrent},
