@@ -56,6 +56,9 @@ func (h *Hub) shareEvent(e store.Event) {
 func (h *Hub) shareSessions(n int) { h.sendControl(control{Shoppers: &n}) }
 
 func (h *Hub) sendControl(c control) {
+	if h.single {
+		return // no other instance to tell
+	}
 	c.Instance = h.cfg.Instance
 	b, err := json.Marshal(c)
 	if err != nil {

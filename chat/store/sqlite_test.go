@@ -47,6 +47,7 @@ func TestSQLitePragmas(t *testing.T) {
 		{"synchronous", "2"}, // FULL: a commit is on disk before the write is answered
 		{"foreign_keys", "1"},
 		{"busy_timeout", "5000"},
+		{"temp_store", "2"}, // MEMORY: savepoint journals stay off the disk
 	} {
 		t.Run(tc.pragma, func(t *testing.T) {
 			got, err := store.WriterPragma(s, tc.pragma)
