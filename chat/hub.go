@@ -50,7 +50,7 @@ func DefaultConfig() Config {
 		PromisedWait:    10 * time.Minute,
 		TokenTTL:        12 * time.Hour,
 		SendQueue:       256,
-		Workers:         256,
+		Workers:         32,
 		PasswordCost:    bcrypt.DefaultCost,
 	}
 }
@@ -135,7 +135,7 @@ func NewHub(cfg Config, d Deps) *Hub {
 		cfg.PasswordCost = bcrypt.DefaultCost
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 256
+		cfg.Workers = 32
 	}
 	h := &Hub{
 		cfg: cfg, store: d.Store, broker: d.Broker, scripts: d.Scripts,
