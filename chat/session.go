@@ -82,9 +82,10 @@ type Session struct {
 	newVisitor                bool           // made on this connection: no earlier conversations
 	unstored                  *store.Visitor // made on this connection, stored with its first conversation
 
-	hub  *Hub
-	conn *websocket.Conn
-	out  outbox
+	hub   *Hub
+	conn  *websocket.Conn
+	batch *batchConn // conn's socket, when writes can be held (nil in some tests)
+	out   outbox
 
 	done       chan struct{}
 	readDone   chan struct{} // closed when readLoop returns
@@ -104,8 +105,9 @@ type Session struct {
 }
 
 func newSession(h *Hub, conn *websocket.Conn, id string, role Role) *Session {
+	bc, _ := conn.NetConn().(*batchConn)
 	return &Session{
-		ID: id, Role: role, hub: h, conn: conn,
+		ID: id, Role: role, hub: h, conn: conn, batch: bc,
 		out:        newOutbox(h.cfg.SendQueue),
 		done:       make(chan struct{}),
 		readDone:   make(chan struct{}),
@@ -262,10 +264,17 @@ func (s *Session) writeLoop() {
 		if len(batch) == 0 {
 			return
 		}
+		held := s.batch != nil && len(batch) > 1
+		if held {
+			s.batch.Hold() // one write call for the whole batch
+		}
 		for i, it := range batch {
 			batch[i] = item{} // let the frame go once written
 			switch {
 			case it.final:
+				if held {
+					s.flush()
+				}
 				if !s.broken {
 					s.writeClose()
 				}
@@ -285,6 +294,16 @@ func (s *Session) writeLoop() {
 				}
 			}
 		}
+		if held {
+			s.flush()
+		}
+	}
+}
+
+// flush sends the frames the writer held.
+func (s *Session) flush() {
+	if err := s.batch.Flush(); err != nil && !s.broken {
+		s.fail(err)
 	}
 }
 

@@ -38,7 +38,7 @@ func (h *Hub) ServeShopper(c echo.Context) error {
 	if err := h.accepting(r.Context()); err != nil {
 		return err
 	}
-	conn, err := h.upgrader().Upgrade(c.Response(), r, nil)
+	conn, err := h.upgrader().Upgrade(&batchWriter{ResponseWriter: c.Response()}, r, nil)
 	if err != nil {
 		return nil // the upgrader has answered
 	}
@@ -160,7 +160,7 @@ func (h *Hub) staffSession(c echo.Context, role Role) (*Session, error) {
 	if err := h.accepting(c.Request().Context()); err != nil {
 		return nil, err
 	}
-	conn, err := h.upgrader().Upgrade(c.Response(), c.Request(), nil)
+	conn, err := h.upgrader().Upgrade(&batchWriter{ResponseWriter: c.Response()}, c.Request(), nil)
 	if err != nil {
 		return nil, nil
 	}
