@@ -33,7 +33,7 @@ dbURL=$(sed -E "s#/[^/?]+(\?|$)#/$DB\1#" <<<"$PG")
 
 for i in $(seq "$INSTANCES"); do
   GODEBUG=adaptivestackstart=0 "$BIN/daogou" --addr "127.0.0.1:$((18500 + i))" --redis "$REDIS" --redis-prefix "$DB:" \
-    --postgres "$dbURL" --pg-max-conns 16 --data-dir "$tmp/data$i" --demo-password bench-pass-123 --log-level warn \
+    --postgres "$dbURL" --pg-max-conns 16 --pprof-addr "127.0.0.1:$((6070 + i))" --data-dir "$tmp/data$i" --demo-password bench-pass-123 --log-level warn \
     >"$tmp/server$i.log" 2>&1 &
   pids+=($!)
   sleep 2 # one at a time: each migrates and rebuilds on start
