@@ -170,10 +170,11 @@ func (h *Hub) carryOut(c store.Conversation, effects []rules.Effect, now time.Ti
 	return reassign
 }
 
-// eventBatch is the most rule events stored in one request. One: batches
-// of 16 and of 256 measured far worse on the relay (p50 200–550 ms against
-// 4 ms at 1,000 messages/s on SQLite), though each batch is one request of
-// the same group commit; until that is understood, events go one by one.
+// eventBatch is the most rule events stored in one request. One: builds
+// batching 16 or 256 measured far worse on the relay (p50 178–713 ms
+// against 1–14 ms at 1,000 messages/s on SQLite) though the relay's events
+// arrive one at a time; until that is understood, events go one by one
+// (docs/benchmarks.md).
 const eventBatch = 1
 
 // eventWriter stores rule events, up to eventBatch in one transaction; at
