@@ -24,7 +24,7 @@ var writeBuffers = &sync.Pool{}
 
 func (h *Hub) upgrader() *websocket.Upgrader {
 	return &websocket.Upgrader{
-		ReadBufferSize:  1024,
+		ReadBufferSize:  512, // held by every session for its life: chat frames are small
 		WriteBufferSize: 4096,
 		WriteBufferPool: writeBuffers,
 		CheckOrigin:     h.checkOrigin,

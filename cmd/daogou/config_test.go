@@ -3,6 +3,8 @@ package main
 import (
 	"flag"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -72,4 +74,31 @@ func defaultRulesForTest() rules.Config {
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
 	defineFlags(fs, &c)
 	return c.Rules
+}
+
+// The admin listener frees memory on POST only, and says what is in use.
+func TestAdminFreeOSMemory(t *testing.T) {
+	srv := httptest.NewServer(adminMux())
+	defer srv.Close()
+	for _, tc := range []struct {
+		method string
+		want   int
+	}{
+		{http.MethodGet, http.StatusMethodNotAllowed},
+		{http.MethodPost, http.StatusOK},
+	} {
+		req, _ := http.NewRequest(tc.method, srv.URL+"/debug/free-os-memory", nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != tc.want {
+			t.Fatalf("%s: status %d, want %d", tc.method, res.StatusCode, tc.want)
+		}
+		if tc.want == http.StatusOK && !strings.Contains(string(body), "heap_inuse_bytes ") {
+			t.Fatalf("body %q", body)
+		}
+	}
 }

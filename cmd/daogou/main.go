@@ -17,6 +17,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -196,15 +198,29 @@ func portOf(addr string) string {
 
 // servePprof serves the profiler on an admin-only listener.
 func servePprof(addr string, log *zap.Logger) {
+	log.Info("pprof listening", zap.String("addr", addr))
+	if err := http.ListenAndServe(addr, adminMux()); err != nil {
+		log.Error("pprof", zap.Error(err))
+	}
+}
+
+// adminMux is the admin listener's routes: the profiler, and
+// /debug/free-os-memory, which collects garbage and returns the freed
+// memory to the system at once (what the runtime otherwise does over
+// minutes), so that RSS read afterwards is what the live sessions hold.
+func adminMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	log.Info("pprof listening", zap.String("addr", addr))
-	if err := http.ListenAndServe(addr, mux); err != nil {
-		log.Error("pprof", zap.Error(err))
-	}
+	mux.HandleFunc("POST /debug/free-os-memory", func(w http.ResponseWriter, _ *http.Request) {
+		debug.FreeOSMemory()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		fmt.Fprintf(w, "heap_inuse_bytes %d\nstack_inuse_bytes %d\nheap_released_bytes %d\n", m.HeapInuse, m.StackInuse, m.HeapReleased)
+	})
+	return mux
 }
 
 // demoAccounts are created in demo mode.
