@@ -19,6 +19,7 @@ RATE=${RATE:-5000}
 DURATION=${DURATION:-20s}
 PASSWORD=bench-pass-123
 PORT=18481
+ADMIN=18482 # the server's admin listener: memory is read after it returns what is free
 [ -x "$BIN/daogou" ] && [ -x "$BIN/daogou-load" ] || { go build -o "$BIN/daogou" ./cmd/daogou; go build -o "$BIN/daogou-load" ./cmd/daogou-load; }
 # The server runs on core 0 and the generator on core 1 when taskset and two
 # cores are there (taskset execs: $! is the server's own pid).
@@ -35,7 +36,7 @@ start() {
   [ -n "$pid" ] && { kill "$pid"; wait "$pid" 2>/dev/null || true; }
   rm -rf "$tmp/data"
   GODEBUG=adaptivestackstart=0 "${PIN0[@]}" "$BIN/daogou" --addr 127.0.0.1:$PORT --data-dir "$tmp/data" \
-    --demo-password $PASSWORD --log-level warn "$@" >"$tmp/server.log" 2>&1 &
+    --demo-password $PASSWORD --log-level warn --pprof-addr 127.0.0.1:$ADMIN "$@" >"$tmp/server.log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && return; sleep 0.1; done
   echo "server did not start:"; cat "$tmp/server.log"; exit 1
@@ -47,7 +48,7 @@ if [ "$mode" = idle ] || [ "$mode" = all ]; then
   echo "== idle: $SESSIONS shopper sessions on one instance"
   start
   load idle --sessions "$SESSIONS" --duration 30s --settle 15s --setup-timeout 10m \
-    --source-ips 127.0.0.1-127.0.0.20 "$@"
+    --source-ips 127.0.0.1-127.0.0.20 --admin-url http://127.0.0.1:$ADMIN "$@"
 fi
 if [ "$mode" = relay ] || [ "$mode" = all ]; then
   echo "== relay: $CONVERSATIONS conversations, $RATE shopper messages/s, each answered"

@@ -65,6 +65,10 @@ type config struct {
 	Inflight     int           // handshakes under way at once, at most
 
 	ServerPIDs []int // read RSS and CPU from /proc when given
+	// AdminURLs are the servers' admin listeners (--pprof-addr): idle mode
+	// asks each to collect garbage and return freed memory before the
+	// baseline and the final RSS readings.
+	AdminURLs []string
 
 	SupervisorEmail    string
 	SupervisorPassword string
@@ -135,6 +139,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&c.ConnectRate, "connect-rate", 5000, "new connections a second")
 	fs.IntVar(&c.Inflight, "inflight", 1000, "WebSocket handshakes under way at once, at most")
 	fs.Var(&pids, "server-pid", "server process id(s), comma-separated: RSS and CPU read from /proc")
+	var admins string
+	fs.StringVar(&admins, "admin-url", "", "idle: the servers' admin listeners (--pprof-addr), comma-separated: RSS is also read after each returns its freed memory")
 	fs.StringVar(&c.SupervisorEmail, "supervisor-email", "supervisor@demo.local", "relay, rules: supervisor account that creates the load agents")
 	fs.StringVar(&c.SupervisorPassword, "supervisor-password", "", "relay, rules: its password")
 	fs.StringVar(&c.AgentPassword, "agent-password", "load-agent-password", "password of the load agents (set when they are created)")
@@ -181,6 +187,15 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			return c, fmt.Errorf("%w: --server-pid %q is not a process id", ErrUsage, p)
 		}
 		c.ServerPIDs = append(c.ServerPIDs, n)
+	}
+	for _, a := range strings.Split(admins, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		if u, err := url.Parse(a); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return c, fmt.Errorf("%w: --admin-url %q is not an http URL", ErrUsage, a)
+		}
+		c.AdminURLs = append(c.AdminURLs, strings.TrimRight(a, "/"))
 	}
 	if c.Duration == 0 {
 		c.Duration = defaultDurations[c.Mode]

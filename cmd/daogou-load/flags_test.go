@@ -68,6 +68,12 @@ func TestParseFlags(t *testing.T) {
 			}
 		}},
 		{name: "bad server pid", args: []string{"idle", "--server-pid", "x"}, wantErr: ErrUsage},
+		{name: "admin urls", args: []string{"idle", "--admin-url", "http://127.0.0.1:6062/, http://127.0.0.1:6063"}, check: func(t *testing.T, c config) {
+			if len(c.AdminURLs) != 2 || c.AdminURLs[0] != "http://127.0.0.1:6062" || c.AdminURLs[1] != "http://127.0.0.1:6063" {
+				t.Errorf("admin urls %q", c.AdminURLs)
+			}
+		}},
+		{name: "bad admin url", args: []string{"idle", "--admin-url", "127.0.0.1:6062"}, wantErr: ErrUsage},
 		{name: "relay needs the supervisor password", args: []string{"relay"}, wantErr: ErrUsage},
 		{name: "relay sizes its agents from the rate", args: append([]string{"relay", "--conversations", "5000", "--rate", "5000"}, sup...), check: func(t *testing.T, c config) {
 			if c.Agents != 1000 || c.AgentCapacity != 7 || c.Duration != 10*time.Second {

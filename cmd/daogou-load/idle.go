@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -37,6 +38,11 @@ type memoryResult struct {
 	PerSessionConnected float64 `json:"rss_per_session_connected_bytes"`
 	PerSessionSettled   float64 `json:"rss_per_session_settled_bytes"`
 	PerSessionEnd       float64 `json:"rss_per_session_end_bytes"`
+	// With --admin-url: the baseline and end readings again, each taken
+	// right after the servers collected garbage and returned freed memory.
+	FreedBaselineRSS int64   `json:"freed_baseline_rss_bytes,omitempty"`
+	FreedEndRSS      int64   `json:"freed_end_rss_bytes,omitempty"`
+	PerSessionFreed  float64 `json:"rss_per_session_freed_bytes,omitempty"`
 	// From the servers' /metrics (Go runtime), settled minus baseline, per
 	// session: heap in use, goroutine stacks, goroutines, and the live heap
 	// after the last GC estimated as next_gc/2 (GOGC=100).
@@ -69,6 +75,14 @@ func runIdle(ctx context.Context, r *run, res *result) error {
 		}
 		mem = &memoryResult{BaselineRSS: base.RSS}
 		out.Memory = mem
+		if len(cfg.AdminURLs) > 0 {
+			if err := freeServerMemory(ctx, cfg.AdminURLs); err != nil {
+				return err
+			}
+			if s, err := readProcs(cfg.ServerPIDs); err == nil {
+				mem.FreedBaselineRSS = s.RSS
+			}
+		}
 		baseMetrics, _ = scrapeMetrics(ctx, cfg.URLs)
 		mem.MetricsBaseline = baseMetrics
 	}
@@ -146,6 +160,12 @@ func runIdle(ctx context.Context, r *run, res *result) error {
 			mem.EndRSS = s.RSS
 			mem.PerSessionEnd = perSession(s.RSS)
 		}
+		if len(cfg.AdminURLs) > 0 && freeServerMemory(ctx, cfg.AdminURLs) == nil {
+			if s, err := readProcs(cfg.ServerPIDs); err == nil && open() > 0 {
+				mem.FreedEndRSS = s.RSS
+				mem.PerSessionFreed = float64(s.RSS-mem.FreedBaselineRSS) / open()
+			}
+		}
 	}
 	out.Dropped = r.st.dropped.Load()
 	out.OpenAtEnd = r.st.opened.Load() - out.Dropped
@@ -155,6 +175,26 @@ func runIdle(ctx context.Context, r *run, res *result) error {
 	out.AutoMessages = r.st.snapshot(r.st.autos)
 	stopProgress()
 	r.teardown()
+	return nil
+}
+
+// freeServerMemory asks each server's admin listener to collect garbage
+// and return freed memory to the system (POST /debug/free-os-memory).
+func freeServerMemory(ctx context.Context, admins []string) error {
+	for _, a := range admins {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, a+"/debug/free-os-memory", nil)
+		if err != nil {
+			return err
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("admin listener %s: %s", a, res.Status)
+		}
+	}
 	return nil
 }
 

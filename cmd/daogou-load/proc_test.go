@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -123,6 +127,37 @@ func TestTokenBucket(t *testing.T) {
 				if got := b.take(t0.Add(off)); got.Round(time.Millisecond) != tc.waits[i] {
 					t.Fatalf("take %d waits %v, want %v", i, got, tc.waits[i])
 				}
+			}
+		})
+	}
+}
+
+func TestFreeServerMemory(t *testing.T) {
+	var posts atomic.Int32
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/debug/free-os-memory" {
+			http.NotFound(w, r)
+			return
+		}
+		posts.Add(1)
+	}))
+	defer ok.Close()
+	missing := httptest.NewServer(http.NotFoundHandler())
+	defer missing.Close()
+	for _, tc := range []struct {
+		name    string
+		admins  []string
+		wantErr bool
+		posts   int32
+	}{
+		{"each server asked once", []string{ok.URL, ok.URL}, false, 2},
+		{"a server without the endpoint is an error", []string{ok.URL, missing.URL}, true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			posts.Store(0)
+			err := freeServerMemory(context.Background(), tc.admins)
+			if (err != nil) != tc.wantErr || posts.Load() != tc.posts {
+				t.Fatalf("err %v, posts %d; want error %v, posts %d", err, posts.Load(), tc.wantErr, tc.posts)
 			}
 		})
 	}

@@ -103,6 +103,10 @@ func idleTable(r *idleResult, row func(string, string, ...any)) {
 	if m := r.Memory; m != nil {
 		row("server RSS", "baseline %s, connected %s, settled %s, end %s", mib(m.BaselineRSS), mib(m.ConnectedRSS), mib(m.SettledRSS), mib(m.EndRSS))
 		row("RSS per session", "connected %s, settled %s, end %s", kib(m.PerSessionConnected), kib(m.PerSessionSettled), kib(m.PerSessionEnd))
+		if m.FreedEndRSS > 0 {
+			row("RSS per session, freed", "%.0f bytes (%s → %s, each read after the servers returned freed memory)",
+				m.PerSessionFreed, mib(m.FreedBaselineRSS), mib(m.FreedEndRSS))
+		}
 		if m.MetricsSettled != nil {
 			row("Go runtime per session", "heap in use %s, stacks %s, live heap after GC ≈ %s, goroutines %.2f",
 				kib(m.HeapPerSession), kib(m.StackPerSession), kib(m.LiveHeapPerSession), m.GoroutinesPerSession)
