@@ -72,7 +72,7 @@ func (h *Hub) handOver(agentID string) {
 
 // agentChanged tells the agent and the supervisors about an agent's state.
 func (h *Hub) agentChanged(agentID string) {
-	if v, ok := viewOf(context.Background(), h.dir, agentID); ok {
+	if v, ok := h.dir.View(context.Background(), agentID); ok {
 		h.publishAgent(v)
 	}
 }

@@ -114,7 +114,7 @@ func (h *Hub) apiMe(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v, _ := viewOf(c.Request().Context(), h.dir, a.ID)
+	v, _ := h.dir.View(c.Request().Context(), a.ID)
 	v.Today = h.stats.agentToday(a.ID)
 	return c.JSON(http.StatusOK, map[string]any{"agent": v})
 }
@@ -188,7 +188,7 @@ func (h *Hub) apiCreateAgent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v, _ := viewOf(c.Request().Context(), h.dir, a.ID)
+	v, _ := h.dir.View(c.Request().Context(), a.ID)
 	return c.JSON(http.StatusCreated, map[string]any{"agent": v})
 }
 
@@ -226,7 +226,7 @@ func (h *Hub) apiPatchAgent(c echo.Context) error {
 	if err := h.UpdateAccount(ctx, a); err != nil {
 		return err
 	}
-	v, _ := viewOf(ctx, h.dir, a.ID)
+	v, _ := h.dir.View(ctx, a.ID)
 	return c.JSON(http.StatusOK, map[string]any{"agent": v})
 }
 

@@ -188,7 +188,7 @@ func breaches(effects []rules.Effect) bool {
 // the conversation now.
 func (h *Hub) announceAssigned(c store.Conversation) {
 	// One read of the agent serves the frame and its agent.updated.
-	v, known := viewOf(context.Background(), h.dir, c.AgentID)
+	v, known := h.dir.View(context.Background(), c.AgentID)
 	body := assignedBody{Conversation: h.view(c), Agent: agentRef{ID: c.AgentID, Name: v.Name}}
 	frame := encode(TypeAssigned, c.ID, "", body)
 	h.publish(packet{kind: pkPlain, conv: c.ID, frame: frame}, visitorChannel(c.VisitorID), supervisorChannel)
@@ -200,7 +200,7 @@ func (h *Hub) announceAssigned(c store.Conversation) {
 }
 
 func (h *Hub) agentRef(id string) agentRef {
-	if v, ok := viewOf(context.Background(), h.dir, id); ok {
+	if v, ok := h.dir.View(context.Background(), id); ok {
 		return agentRef{ID: id, Name: v.Name}
 	}
 	return agentRef{ID: id}

@@ -56,6 +56,9 @@ type Directory interface {
 
 	// Views lists every account with its live state, in creation order.
 	Views(ctx context.Context) ([]agentView, error)
+	// View is one account's view; false when the account is unknown or the
+	// directory cannot answer.
+	View(ctx context.Context, id string) (agentView, bool)
 }
 
 // Rebuilder is a Directory whose shared state can be lost (a Redis
@@ -82,25 +85,6 @@ type agentView struct {
 	Sessions    int            `json:"sessions"` // connected consoles (0: reconnecting or gone)
 	OnlineSince store.Time     `json:"online_since"`
 	Today       *dayCounts     `json:"today,omitempty"`
-}
-
-// viewOf finds one account's view.
-func viewOf(ctx context.Context, d Directory, id string) (agentView, bool) {
-	if one, ok := d.(interface {
-		View(context.Context, string) (agentView, bool)
-	}); ok {
-		return one.View(ctx, id)
-	}
-	views, err := d.Views(ctx)
-	if err != nil {
-		return agentView{}, false
-	}
-	for _, v := range views {
-		if v.ID == id {
-			return v, true
-		}
-	}
-	return agentView{}, false
 }
 
 // waitFor estimates the wait of a queue position from the online capacity.

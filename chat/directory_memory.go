@@ -65,15 +65,14 @@ func (d *MemoryDirectory) Connect(_ context.Context, id string, now time.Time) (
 		return false, nil
 	}
 	p.sessions++
+	defer d.syncLocked(id, p)
 	if p.status != routing.Offline {
-		d.syncLocked(id, p)
 		return false, nil
 	}
 	p.status, p.onlineSince = routing.Online, now
 	if p.load == 0 {
 		p.idleSince = now
 	}
-	d.syncLocked(id, p)
 	return true, nil
 }
 

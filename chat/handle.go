@@ -442,7 +442,7 @@ func onTransfer(h *Hub, ctx context.Context, s *Session, f inFrame) error {
 		if b.ToAgentID == c.AgentID {
 			return errFrame(CodeConflict, "the conversation is already with that agent")
 		}
-		if _, ok := viewOf(ctx, h.dir, b.ToAgentID); !ok {
+		if _, ok := h.dir.View(ctx, b.ToAgentID); !ok {
 			return errFrame(CodeNotFound, "no such agent")
 		}
 		took, err := h.dir.Take(ctx, b.ToAgentID)

@@ -22,13 +22,16 @@ import (
 // frame is being written.
 var writeBuffers = &sync.Pool{}
 
-func (h *Hub) upgrader() *websocket.Upgrader {
-	return &websocket.Upgrader{
+// upgrade turns the request into a WebSocket over a batchConn (the
+// upgrader has answered when it fails).
+func (h *Hub) upgrade(c echo.Context) (*websocket.Conn, error) {
+	u := websocket.Upgrader{
 		ReadBufferSize:  512, // held by every session for its life: chat frames are small
 		WriteBufferSize: 4096,
 		WriteBufferPool: writeBuffers,
 		CheckOrigin:     h.checkOrigin,
 	}
+	return u.Upgrade(&batchWriter{ResponseWriter: c.Response()}, c.Request(), nil)
 }
 
 // ServeShopper is GET /ws/shopper: a shopper's widget.
@@ -38,7 +41,7 @@ func (h *Hub) ServeShopper(c echo.Context) error {
 	if err := h.accepting(r.Context()); err != nil {
 		return err
 	}
-	conn, err := h.upgrader().Upgrade(&batchWriter{ResponseWriter: c.Response()}, r, nil)
+	conn, err := h.upgrade(c)
 	if err != nil {
 		return nil // the upgrader has answered
 	}
@@ -160,7 +163,7 @@ func (h *Hub) staffSession(c echo.Context, role Role) (*Session, error) {
 	if err := h.accepting(c.Request().Context()); err != nil {
 		return nil, err
 	}
-	conn, err := h.upgrader().Upgrade(&batchWriter{ResponseWriter: c.Response()}, c.Request(), nil)
+	conn, err := h.upgrade(c)
 	if err != nil {
 		return nil, nil
 	}
@@ -203,7 +206,7 @@ func (h *Hub) ServeAgent(c echo.Context) error {
 	for _, conv := range mine {
 		views = append(views, h.view(conv))
 	}
-	me, _ := viewOf(ctx, h.dir, a.ID)
+	me, _ := h.dir.View(ctx, a.ID)
 	s.reply(TypeWelcome, "", "", struct {
 		SessionID     string     `json:"session_id"`
 		Agent         agentView  `json:"agent"`
@@ -265,7 +268,7 @@ func (h *Hub) ServeSupervisor(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(context.Background(), frameTimeout)
 	defer cancel()
 	s.listen(supervisorChannel)
-	me, _ := viewOf(ctx, h.dir, a.ID)
+	me, _ := h.dir.View(ctx, a.ID)
 	s.reply(TypeWelcome, "", "", struct {
 		SessionID string    `json:"session_id"`
 		Agent     agentView `json:"agent"`

@@ -93,6 +93,15 @@ func TestPoolAssign(t *testing.T) {
 	}
 }
 
+// sets is a setup that Sets each agent in turn.
+func sets(agents ...Agent) func(*Pool) {
+	return func(p *Pool) {
+		for _, a := range agents {
+			p.Set(a)
+		}
+	}
+}
+
 func TestPoolSetAndRemove(t *testing.T) {
 	any := Request{}
 	for _, tc := range []struct {
@@ -101,12 +110,8 @@ func TestPoolSetAndRemove(t *testing.T) {
 		req  Request
 		want string
 	}{
-		{"empty pool", func(*Pool) {}, any, ""},
-		{"update keeps the place of the first Set", func(p *Pool) {
-			p.Set(ag("a", 1, 5, 1))
-			p.Set(ag("b", 1, 5, 1))
-			p.Set(ag("a", 1, 5, 1, "en"))
-		}, any, "a"},
+		{"empty pool", sets(), any, ""},
+		{"update keeps the place of the first Set", sets(ag("a", 1, 5, 1), ag("b", 1, 5, 1), ag("a", 1, 5, 1, "en")), any, "a"},
 		{"removed and set again goes last", func(p *Pool) {
 			p.Set(ag("a", 1, 5, 1))
 			p.Set(ag("b", 1, 5, 1))
@@ -122,73 +127,22 @@ func TestPoolSetAndRemove(t *testing.T) {
 			p.Set(ag("b", 4, 5, 9))
 			p.Remove("a")
 		}, any, "b"},
-		{"a load rise moves an agent back", func(p *Pool) {
-			p.Set(ag("a", 0, 5, 0))
-			p.Set(ag("b", 1, 5, 9))
-			p.Set(ag("a", 2, 5, 0))
-		}, any, "b"},
-		{"full agent leaves the lists", func(p *Pool) {
-			p.Set(ag("a", 0, 1, 0))
-			p.Set(ag("a", 1, 1, 0))
-		}, any, ""},
-		{"going away leaves the lists, coming back rejoins", func(p *Pool) {
-			p.Set(ag("a", 0, 5, 0))
-			p.Set(ag("b", 3, 5, 9))
-			p.Set(with(ag("a", 0, 5, 0), Away))
-			p.Set(ag("a", 2, 5, 0))
-		}, any, "a"},
-		{"skills change: dropped skill no longer matches", func(p *Pool) {
-			p.Set(ag("a", 0, 5, 0, "en"))
-			p.Set(ag("a", 0, 5, 0, "zh-CN"))
-		}, Request{Locale: "en"}, ""},
-		{"skills change: becomes a generalist", func(p *Pool) {
-			p.Set(ag("a", 0, 5, 0, "zh-CN"))
-			p.Set(ag("a", 0, 5, 0))
-		}, Request{Locale: "en"}, "a"},
-		{"skills change: stops being a generalist", func(p *Pool) {
-			p.Set(ag("a", 0, 5, 0))
-			p.Set(ag("a", 0, 5, 0, "zh-CN"))
-		}, Request{Locale: "en"}, ""},
-		{"locale nobody ever listed: generalists only", func(p *Pool) {
-			p.Set(ag("a", 0, 5, 0, "en"))
-			p.Set(ag("b", 4, 5, 9))
-		}, Request{Locale: "fr", Topic: "en"}, "b"},
-		{"locale nobody ever listed, excluded generalist", func(p *Pool) {
-			p.Set(ag("a", 0, 5, 0, "en"))
-			p.Set(ag("b", 4, 5, 9))
-		}, Request{Locale: "fr", Exclude: "b"}, ""},
-		{"topic nobody ever listed is no preference", func(p *Pool) {
-			p.Set(ag("a", 2, 5, 0, "en"))
-			p.Set(ag("b", 1, 5, 9))
-		}, Request{Locale: "en", Topic: "refunds"}, "b"},
-		{"topic agent without the skill loses to a generalist", func(p *Pool) {
-			p.Set(ag("a", 0, 5, 0, "sales"))
-			p.Set(ag("b", 4, 5, 9))
-		}, Request{Locale: "en", Topic: "sales"}, "b"},
-		{"generalist beats the best skilled agent on load", func(p *Pool) {
-			p.Set(ag("a", 2, 5, 0, "en", "sales"))
-			p.Set(ag("b", 1, 5, 9))
-		}, Request{Locale: "en", Skill: "sales"}, "b"},
-		{"skilled agent beats a generalist on idle", func(p *Pool) {
-			p.Set(ag("b", 1, 5, 9))
-			p.Set(ag("a", 1, 5, 0, "en", "sales"))
-		}, Request{Locale: "en", Skill: "sales"}, "a"},
-		{"full tie between skilled and generalist: insertion order", func(p *Pool) {
-			p.Set(ag("b", 1, 5, 1))
-			p.Set(ag("a", 1, 5, 1, "en"))
-		}, Request{Locale: "en"}, "b"},
-		{"shortest list walked still needs every bit", func(p *Pool) {
-			p.Set(ag("a", 0, 5, 0, "en"))
-			p.Set(ag("b", 0, 5, 0, "en", "sales", "sales"))
-			p.Set(ag("c", 0, 5, 0, "zh-CN", "sales"))
-		}, Request{Locale: "zh-CN", Skill: "sales"}, "c"},
-		{"empty skill string is not a generalist", func(p *Pool) {
-			p.Set(ag("a", 0, 5, 0, ""))
-		}, Request{Locale: "en"}, ""},
-		{"excluded head of a list: the next one", func(p *Pool) {
-			p.Set(ag("a", 0, 5, 0, "en", "sales"))
-			p.Set(ag("b", 1, 5, 0, "en", "sales"))
-		}, Request{Topic: "sales", Exclude: "a"}, "b"},
+		{"a load rise moves an agent back", sets(ag("a", 0, 5, 0), ag("b", 1, 5, 9), ag("a", 2, 5, 0)), any, "b"},
+		{"full agent leaves the lists", sets(ag("a", 0, 1, 0), ag("a", 1, 1, 0)), any, ""},
+		{"going away leaves the lists, coming back rejoins", sets(ag("a", 0, 5, 0), ag("b", 3, 5, 9), with(ag("a", 0, 5, 0), Away), ag("a", 2, 5, 0)), any, "a"},
+		{"skills change: dropped skill no longer matches", sets(ag("a", 0, 5, 0, "en"), ag("a", 0, 5, 0, "zh-CN")), Request{Locale: "en"}, ""},
+		{"skills change: becomes a generalist", sets(ag("a", 0, 5, 0, "zh-CN"), ag("a", 0, 5, 0)), Request{Locale: "en"}, "a"},
+		{"skills change: stops being a generalist", sets(ag("a", 0, 5, 0), ag("a", 0, 5, 0, "zh-CN")), Request{Locale: "en"}, ""},
+		{"locale nobody ever listed: generalists only", sets(ag("a", 0, 5, 0, "en"), ag("b", 4, 5, 9)), Request{Locale: "fr", Topic: "en"}, "b"},
+		{"locale nobody ever listed, excluded generalist", sets(ag("a", 0, 5, 0, "en"), ag("b", 4, 5, 9)), Request{Locale: "fr", Exclude: "b"}, ""},
+		{"topic nobody ever listed is no preference", sets(ag("a", 2, 5, 0, "en"), ag("b", 1, 5, 9)), Request{Locale: "en", Topic: "refunds"}, "b"},
+		{"topic agent without the skill loses to a generalist", sets(ag("a", 0, 5, 0, "sales"), ag("b", 4, 5, 9)), Request{Locale: "en", Topic: "sales"}, "b"},
+		{"generalist beats the best skilled agent on load", sets(ag("a", 2, 5, 0, "en", "sales"), ag("b", 1, 5, 9)), Request{Locale: "en", Skill: "sales"}, "b"},
+		{"skilled agent beats a generalist on idle", sets(ag("b", 1, 5, 9), ag("a", 1, 5, 0, "en", "sales")), Request{Locale: "en", Skill: "sales"}, "a"},
+		{"full tie between skilled and generalist: insertion order", sets(ag("b", 1, 5, 1), ag("a", 1, 5, 1, "en")), Request{Locale: "en"}, "b"},
+		{"shortest list walked still needs every bit", sets(ag("a", 0, 5, 0, "en"), ag("b", 0, 5, 0, "en", "sales", "sales"), ag("c", 0, 5, 0, "zh-CN", "sales")), Request{Locale: "zh-CN", Skill: "sales"}, "c"},
+		{"empty skill string is not a generalist", sets(ag("a", 0, 5, 0, "")), Request{Locale: "en"}, ""},
+		{"excluded head of a list: the next one", sets(ag("a", 0, 5, 0, "en", "sales"), ag("b", 1, 5, 0, "en", "sales")), Request{Topic: "sales", Exclude: "a"}, "b"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := &Pool{}
