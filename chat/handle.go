@@ -39,21 +39,26 @@ func (h *Hub) handle(s *Session, f inFrame) error {
 
 type frameHandler func(h *Hub, ctx context.Context, s *Session, f inFrame) error
 
-// handlers says which role may send which frame, and what it does.
-var handlers = map[string]map[Role]frameHandler{
-	TypePing:        {RoleShopper: onPing, RoleAgent: onPing, RoleSupervisor: onPing},
-	TypeHello:       {RoleShopper: onHello, RoleAgent: onHello, RoleSupervisor: onHello},
-	TypeMessageSend: {RoleShopper: onShopperSend, RoleAgent: onAgentSend},
-	TypeScriptSend:  {RoleAgent: onScriptSend},
-	TypeContextSet:  {RoleShopper: onContextSet},
-	TypeTyping:      {RoleShopper: onTyping, RoleAgent: onTyping},
-	TypeRead:        {RoleShopper: onRead, RoleAgent: onRead},
-	TypeStatusSet:   {RoleAgent: onStatusSet},
-	TypeTransfer:    {RoleAgent: onTransfer, RoleSupervisor: onTransfer},
-	TypeClose:       {RoleAgent: onClose, RoleSupervisor: onClose},
-	TypeWatch:       {RoleSupervisor: onWatch},
-	TypeUnwatch:     {RoleSupervisor: onUnwatch},
-	TypeWhisper:     {RoleSupervisor: onWhisper},
+// handlers says which role may send which frame, and what it does (set in
+// init: the handlers lead back to the reader that looks them up).
+var handlers map[string]map[Role]frameHandler
+
+func init() {
+	handlers = map[string]map[Role]frameHandler{
+		TypePing:        {RoleShopper: onPing, RoleAgent: onPing, RoleSupervisor: onPing},
+		TypeHello:       {RoleShopper: onHello, RoleAgent: onHello, RoleSupervisor: onHello},
+		TypeMessageSend: {RoleShopper: onShopperSend, RoleAgent: onAgentSend},
+		TypeScriptSend:  {RoleAgent: onScriptSend},
+		TypeContextSet:  {RoleShopper: onContextSet},
+		TypeTyping:      {RoleShopper: onTyping, RoleAgent: onTyping},
+		TypeRead:        {RoleShopper: onRead, RoleAgent: onRead},
+		TypeStatusSet:   {RoleAgent: onStatusSet},
+		TypeTransfer:    {RoleAgent: onTransfer, RoleSupervisor: onTransfer},
+		TypeClose:       {RoleAgent: onClose, RoleSupervisor: onClose},
+		TypeWatch:       {RoleSupervisor: onWatch},
+		TypeUnwatch:     {RoleSupervisor: onUnwatch},
+		TypeWhisper:     {RoleSupervisor: onWhisper},
+	}
 }
 
 func quote(s string) string {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 
@@ -94,6 +95,7 @@ type Hub struct {
 	events  chan store.Event // rule events on their way to the store
 	wg      sync.WaitGroup
 	quit    chan struct{}
+	park    *parker // nil: every session keeps a reader goroutine
 	due     chan string
 	closing atomic.Bool
 	single  bool // the broker is in memory: no other instance to tell
@@ -200,6 +202,12 @@ func (h *Hub) Start(ctx context.Context) error {
 	}
 	h.spawn(h.statsLoop)
 	h.spawn(h.pinger)
+	if p, err := newParker(); err != nil {
+		h.log.Info("idle sessions keep a reader goroutine each", zap.Error(err))
+	} else {
+		h.park = p
+		h.spawn(func() { p.run((*Session).resume) })
+	}
 	h.log.Info("hub started", zap.Int("agents", len(agents)), zap.Int("open_conversations", len(open)))
 	return nil
 }
@@ -221,6 +229,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}
 	h.sched.Stop()
 	close(h.quit)
+	if h.park != nil {
+		h.park.stop()
+	}
 	h.sessMu.Lock()
 	for s := range h.sessions {
 		s.close(ClosedShutdown, 1001, "server shutting down")
@@ -262,15 +273,17 @@ func (h *Hub) register(s *Session) error {
 		return ErrShuttingDown
 	}
 	h.sessions[s] = struct{}{}
-	h.wg.Add(1) // serve's; writers count themselves
+	h.wg.Add(1) // the reader's, done in remove; writers count themselves
 	h.sessMu.Unlock()
 	s.nextPing.Store(time.Now().Add(pingPeriod).UnixNano())
+	s.heard.Store(time.Now().UnixNano())
 	h.metrics.sessions.WithLabelValues(string(s.Role)).Inc()
 	return nil
 }
 
 // pinger pings every session once a ping period, from one goroutine for
-// all: an idle session has no goroutine of its own writing.
+// all: an idle session has no goroutine of its own. It also closes a session
+// whose peer has sent nothing, not even a pong, for pongWait.
 func (h *Hub) pinger() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -279,26 +292,69 @@ func (h *Hub) pinger() {
 		case <-h.quit:
 			return
 		case now := <-t.C:
-			due := now.UnixNano()
-			h.sessMu.Lock()
-			for s := range h.sessions {
-				if s.nextPing.Load() <= due {
-					s.nextPing.Store(now.Add(pingPeriod).UnixNano())
-					s.queue(item{ping: true})
-				}
-			}
-			h.sessMu.Unlock()
+			h.pingRound(now)
 		}
 	}
 }
 
-// serve runs a registered session's reader until the session ends, then
-// removes it.
+// pingRound closes the sessions silent for too long and queues a ping to
+// those due one.
+func (h *Hub) pingRound(now time.Time) {
+	h.sessMu.Lock()
+	defer h.sessMu.Unlock()
+	for s := range h.sessions {
+		switch keepalive(s.heard.Load(), s.nextPing.Load(), now.UnixNano()) {
+		case kaTimeout:
+			s.close(ClosedTimeout, websocket.CloseGoingAway, "nothing heard, not even a pong")
+		case kaPing:
+			s.nextPing.Store(now.Add(pingPeriod).UnixNano())
+			s.queue(item{ping: true})
+		}
+	}
+}
+
+// What the pinger does with a session.
+const (
+	kaNothing = iota
+	kaPing
+	kaTimeout
+)
+
+// keepalive decides for one session, all times in unix nanoseconds: a peer
+// heard from (any frame, a pong too) within pongWait is alive; a ping goes
+// out every pingPeriod.
+func keepalive(heard, nextPing, now int64) int {
+	switch {
+	case heard < now-int64(pongWait):
+		return kaTimeout
+	case nextPing <= now:
+		return kaPing
+	}
+	return kaNothing
+}
+
+// serve reads a registered session until the session ends, then removes
+// it. Where idle sessions park, the reader starts in the calling goroutine
+// (the upgrade handler's, which returns as soon as the socket is idle);
+// elsewhere in a goroutine of its own.
 func (h *Hub) serve(s *Session, onEnd func()) {
-	defer h.wg.Done()
-	s.readLoop()
+	s.onEnd = onEnd
+	if h.park != nil && s.raw != nil {
+		s.readLoop(false)
+		return
+	}
+	go s.readLoop(false)
+}
+
+// remove waits for a session's writer to send the close and forgets the
+// session.
+func (h *Hub) remove(s *Session) {
+	defer h.wg.Done() // register's
 	<-s.done
 	<-s.writerDone
+	if h.park != nil {
+		h.park.forget(s)
+	}
 	s.unlisten(s.listening()...)
 	h.sessMu.Lock()
 	delete(h.sessions, s)
@@ -308,8 +364,8 @@ func (h *Hub) serve(s *Session, onEnd func()) {
 	if ce := s.hub.log.Check(zap.DebugLevel, "session closed"); ce != nil {
 		s.logger().Debug("session closed", zap.String("reason", string(s.reason)))
 	}
-	if onEnd != nil {
-		onEnd()
+	if s.onEnd != nil {
+		s.onEnd()
 	}
 }
 

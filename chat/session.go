@@ -6,6 +6,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -49,6 +50,8 @@ const (
 	ClosedSyncFailed   CloseReason = "sync_failed"
 	ClosedLoggedOut    CloseReason = "logged_out"
 	ClosedStartFailed  CloseReason = "start_failed" // the welcome could not be made (store or broker trouble)
+	ClosedProtocol     CloseReason = "protocol_error" // a frame broke RFC 6455 (unmasked, reserved bits, bad opcode)
+	ClosedTimeout      CloseReason = "timeout"        // nothing heard, not even a pong, for pongWait
 )
 
 // item is one entry of a session's send queue.
@@ -66,9 +69,10 @@ type item struct {
 // seen went out on this session.
 type track struct{ base, seen, queued int64 }
 
-// Session is one WebSocket connection. Exactly one goroutine reads (readLoop)
-// and exactly one writes (writeLoop); everything else reaches the peer by
-// queueing an item, never by writing.
+// Session is one WebSocket connection. At most one goroutine reads
+// (readLoop; none while the session is parked) and at most one writes
+// (writeLoop; none while nothing is queued); everything else reaches the
+// peer by queueing an item, never by writing.
 type Session struct {
 	ID        string
 	Role      Role
@@ -88,10 +92,12 @@ type Session struct {
 	out   outbox
 
 	done       chan struct{}
-	readDone   chan struct{} // closed when readLoop returns
+	readDone   chan struct{} // closed when reading has ended for good
 	writerDone chan struct{} // closed when the final item has been handled
 	broken     bool          // a write failed: the writer only drains (writer-owned)
 	nextPing   atomic.Int64  // unix nanoseconds; the hub's pinger reads it
+	heard      atomic.Int64  // unix nanoseconds of the last frame read; the pinger reads it
+	onEnd      func()        // run once the session is removed
 	closeOnce  sync.Once
 	reason     CloseReason
 	closeCode  int
@@ -102,11 +108,17 @@ type Session struct {
 
 	limiter rateLimiter
 	tracks  map[string]*track // owned by writeLoop
+
+	// The read side (owned by whichever goroutine runs readLoop).
+	fr     frameReader
+	raw    syscall.RawConn // the socket, for parking; nil when it cannot park
+	parkID uint64          // the parker's name for the session; 0 until it first parks
+	rstate atomic.Int32    // reading or parked
 }
 
 func newSession(h *Hub, conn *websocket.Conn, id string, role Role) *Session {
 	bc, _ := conn.NetConn().(*batchConn)
-	return &Session{
+	s := &Session{
 		ID: id, Role: role, hub: h, conn: conn, batch: bc,
 		out:        newOutbox(h.cfg.SendQueue),
 		done:       make(chan struct{}),
@@ -115,7 +127,14 @@ func newSession(h *Hub, conn *websocket.Conn, id string, role Role) *Session {
 		channels:   make(map[string]bool),
 		limiter:    newRateLimiter(),
 		tracks:     make(map[string]*track),
+		fr:         frameReader{conn: conn.NetConn(), limit: maxFrameBytes},
 	}
+	if bc != nil {
+		if sc, ok := bc.Conn.(syscall.Conn); ok {
+			s.raw, _ = sc.SyscallConn()
+		}
+	}
+	return s
 }
 
 // queue hands an item to the writer without waiting: a session whose queue
@@ -171,26 +190,36 @@ func (s *Session) close(reason CloseReason, code int, text string) {
 		if _, start := s.out.push(item{final: true}, true); start {
 			s.startWriter()
 		}
+		s.resume() // a parked reader waits for the peer's close answer
 	})
 }
 
-// readLoop owns every read: the size limit, the pong deadline, the rate
-// limit, and the order in which frames are handled.
-func (s *Session) readLoop() {
-	defer close(s.readDone)
-	defer s.close(ClosedReadError, websocket.CloseNormalClosure, "")
-	s.conn.SetReadLimit(maxFrameBytes)
-	s.conn.SetReadDeadline(time.Now().Add(pongWait))
-	s.conn.SetPongHandler(func(string) error {
-		return s.conn.SetReadDeadline(time.Now().Add(pongWait))
-	})
+// readLoop reads and handles the peer's frames, in order, until the socket
+// has nothing more to read: then the session parks (no goroutine, no
+// buffer; a readable socket runs readLoop again in a new goroutine) or, where
+// it cannot park, waits in a read. It also ends the session when reading
+// fails. At most one readLoop runs at a time; readable says the socket has
+// something to read (it woke the session), so the first read does not wait.
+func (s *Session) readLoop(readable bool) {
 	for {
-		mt, data, err := s.conn.ReadMessage()
-		if err != nil {
-			s.readFailed(err)
+		if !readable && s.fr.buffered() == 0 && !s.fr.partial() && s.park() {
 			return
 		}
-		s.conn.SetReadDeadline(time.Now().Add(pongWait))
+		readable = false
+		op, data, err := s.fr.next()
+		if err != nil {
+			s.readFailed(err)
+			s.end()
+			return
+		}
+		s.heard.Store(time.Now().UnixNano())
+		switch op {
+		case opPing:
+			s.conn.WriteControl(websocket.PongMessage, data, time.Now().Add(writeWait))
+			continue
+		case opPong:
+			continue
+		}
 		switch s.limiter.take(s.hub.clock.Now()) {
 		case rateRefused:
 			s.reply(TypeError, "", refOf(data), errorBody{Code: CodeRateLimited, Message: "more than 10 frames a second: slow down"})
@@ -198,9 +227,10 @@ func (s *Session) readLoop() {
 		case rateAbusive:
 			s.close(ClosedRateLimit, websocket.ClosePolicyViolation, "rate limit exceeded")
 			s.drain()
+			s.end()
 			return
 		}
-		if mt != websocket.TextMessage {
+		if op != opText {
 			s.reply(TypeError, "", "", errorBody{Code: CodeBadRequest, Message: "frames are JSON text, not binary"})
 			continue
 		}
@@ -221,23 +251,81 @@ func (s *Session) readLoop() {
 	}
 }
 
+// Reader states: at most one goroutine reads a session, and none while it
+// is parked.
+const (
+	reading int32 = iota
+	parked
+)
+
+// park hands the idle socket to the hub's parker and tells the reader to
+// end; false means read on (no parker, not a plain socket, or the session
+// is closing: its reader waits for the peer's close answer).
+func (s *Session) park() bool {
+	p := s.hub.park
+	if p == nil || s.raw == nil {
+		return false
+	}
+	select {
+	case <-s.done:
+		return false
+	default:
+	}
+	s.fr.release()
+	s.rstate.Store(parked)
+	if err := p.arm(s); err != nil {
+		if s.rstate.CompareAndSwap(parked, reading) {
+			s.raw = nil // read in this goroutine from now on
+			return false
+		}
+		return true // resumed already, by close
+	}
+	// A close between the check above and the store must still find a
+	// reader: close resumes a parked session, or this one reads on.
+	select {
+	case <-s.done:
+		return !s.rstate.CompareAndSwap(parked, reading)
+	default:
+		return true
+	}
+}
+
+// resume starts a reader for a parked session (the socket is readable, or
+// the session is closing).
+func (s *Session) resume() {
+	if s.rstate.CompareAndSwap(parked, reading) {
+		go s.readLoop(true)
+	}
+}
+
+// end runs once the reader has failed or the peer closed: it waits for the
+// writer's close and removes the session.
+func (s *Session) end() {
+	close(s.readDone)
+	s.hub.remove(s)
+}
+
 // drain reads and drops what the peer still sends after the server closed,
-// until the peer's close answer, so the close frame is not lost to a reset.
+// until the peer's close answer (or the writer closes the socket a moment
+// later), so the close frame is not lost to a reset.
 func (s *Session) drain() {
-	s.conn.SetReadDeadline(time.Now().Add(closeWait))
 	for {
-		if _, _, err := s.conn.ReadMessage(); err != nil {
+		if _, _, err := s.fr.next(); err != nil {
 			return
 		}
 	}
 }
 
 func (s *Session) readFailed(err error) {
+	var pe protocolError
+	var pc *peerClosed
 	switch {
-	case errors.Is(err, websocket.ErrReadLimit):
-		// gorilla has already sent the 1009 close frame.
+	case errors.Is(err, errTooLarge):
+		s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseMessageTooBig, "frame over 64 KiB"), closeDeadline())
 		s.close(ClosedTooLarge, websocket.CloseMessageTooBig, "frame over 64 KiB")
-	case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived):
+	case errors.As(err, &pe):
+		s.close(ClosedProtocol, websocket.CloseProtocolError, string(pe))
+	case errors.As(err, &pc):
 		s.close(ClosedByPeer, websocket.CloseNormalClosure, "")
 	default:
 		s.close(ClosedReadError, websocket.CloseNormalClosure, "")
@@ -321,7 +409,7 @@ func (s *Session) fail(err error) {
 }
 
 func (s *Session) writeClose() {
-	if s.reason == ClosedSlowConsumer || s.reason == ClosedTooLarge {
+	if s.reason == ClosedSlowConsumer || s.reason == ClosedTooLarge { // the reader sent 1009 at once
 		return
 	}
 	msg := websocket.FormatCloseMessage(s.closeCode, s.closeText)

@@ -26,7 +26,7 @@ var writeBuffers = &sync.Pool{}
 // upgrader has answered when it fails).
 func (h *Hub) upgrade(c echo.Context) (*websocket.Conn, error) {
 	u := websocket.Upgrader{
-		ReadBufferSize:  512, // held by every session for its life: chat frames are small
+		ReadBufferSize:  1, // gorilla's reader is unused (see frameReader): the smallest it takes
 		WriteBufferSize: 4096,
 		WriteBufferPool: writeBuffers,
 		CheckOrigin:     h.checkOrigin,
@@ -69,7 +69,7 @@ func (h *Hub) ServeShopper(c echo.Context) error {
 		}
 		s.close(reason, code, asFrameError(err).Message)
 	}
-	go h.serve(s, nil)
+	h.serve(s, nil)
 	return nil
 }
 
@@ -199,7 +199,7 @@ func (h *Hub) ServeAgent(c echo.Context) error {
 	mine, err := h.conversationsOf(ctx, a.ID)
 	if err != nil {
 		s.close(ClosedSyncFailed, websocket.CloseInternalServerErr, "store unavailable")
-		go h.serve(s, nil)
+		h.serve(s, nil)
 		return nil
 	}
 	views := make([]convView, 0, len(mine))
@@ -220,7 +220,7 @@ func (h *Hub) ServeAgent(c echo.Context) error {
 	if cameOnline {
 		h.drain(ctx)
 	}
-	go h.serve(s, func() {
+	h.serve(s, func() {
 		if h.closing.Load() {
 			return
 		}
@@ -279,7 +279,7 @@ func (h *Hub) ServeSupervisor(c echo.Context) error {
 	} else {
 		s.reply(TypeSnapshot, "", "", snap)
 	}
-	go h.serve(s, nil)
+	h.serve(s, nil)
 	return nil
 }
 
