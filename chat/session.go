@@ -49,7 +49,7 @@ const (
 	ClosedShutdown     CloseReason = "shutdown"
 	ClosedSyncFailed   CloseReason = "sync_failed"
 	ClosedLoggedOut    CloseReason = "logged_out"
-	ClosedStartFailed  CloseReason = "start_failed" // the welcome could not be made (store or broker trouble)
+	ClosedStartFailed  CloseReason = "start_failed"   // the welcome could not be made (store or broker trouble)
 	ClosedProtocol     CloseReason = "protocol_error" // a frame broke RFC 6455 (unmasked, reserved bits, bad opcode)
 	ClosedTimeout      CloseReason = "timeout"        // nothing heard, not even a pong, for pongWait
 )

@@ -47,7 +47,9 @@ type peerClosed struct {
 	text string
 }
 
-func (e *peerClosed) Error() string { return fmt.Sprintf("websocket: peer closed (%d %s)", e.code, e.text) }
+func (e *peerClosed) Error() string {
+	return fmt.Sprintf("websocket: peer closed (%d %s)", e.code, e.text)
+}
 
 // frameReader reads client frames from a connection. Between frames it can
 // hold nothing: buffered() == 0 and !partial() mean the buffer has gone back
