@@ -29,12 +29,15 @@ func (h *Hub) change(ctx context.Context, id string, m mutation, stored func(sto
 	mu.Lock()
 	defer mu.Unlock()
 	now := h.clock.Now()
-	var effects []rules.Effect
+	var (
+		effects []rules.Effect
+		events  []store.Event
+	)
 	place := &lazyPlace{h: h, ctx: ctx, id: id}
-	ch, err := h.store.Update(ctx, id, func(c *store.Conversation) ([]store.Message, error) {
+	ch, err := h.store.Apply(ctx, id, func(c *store.Conversation) (store.Edit, error) {
 		msgs, eff, err := m(c, now)
 		if err != nil {
-			return nil, err
+			return store.Edit{}, err
 		}
 		effects = eff
 		msgs = append(msgs, h.autoMessages(c, eff, place)...)
@@ -45,7 +48,9 @@ func (h *Hub) change(ctx context.Context, id string, m mutation, stored func(sto
 				msgs[i].CreatedAt = store.At(now)
 			}
 		}
-		return msgs, nil
+		// The rule events are stored with the change: no commit of their own.
+		events = eventsOf(c, eff, now)
+		return store.Edit{Messages: msgs, Events: events}, nil
 	})
 	if err == nil && stored != nil {
 		stored(ch)
@@ -54,7 +59,9 @@ func (h *Hub) change(ctx context.Context, id string, m mutation, stored func(sto
 		return ch, false, err
 	}
 	c := ch.Conversation
-	h.recordAll(ctx, c, effects, now)
+	for _, ev := range events {
+		h.counted(ev)
+	}
 	for _, msg := range ch.Messages {
 		h.metrics.messages.WithLabelValues(msg.Author.Kind).Inc()
 		h.publish(packet{kind: pkMessage, conv: c.ID, seq: msg.Seq, frame: encodeMessageNew(msg)}, h.audience(c)...)

@@ -137,17 +137,24 @@ func defaultShopperName(locale string) string {
 	return "亲"
 }
 
-// recordAll stores and counts the rule results among effects (a
-// reassignment is recorded when it happens).
-func (h *Hub) recordAll(ctx context.Context, c store.Conversation, effects []rules.Effect, now time.Time) {
+// eventsOf lists the rule results among effects as events to store with
+// the change (a reassignment is recorded when it happens).
+func eventsOf(c *store.Conversation, effects []rules.Effect, now time.Time) []store.Event {
+	var evs []store.Event
 	for _, e := range effects {
 		switch {
 		case e.Kind == rules.Met:
-			h.record(ctx, c, e, "met", now)
+			evs = append(evs, ruleEvent(c, e, "met", now))
 		case e.Kind == rules.Breached && e.Action != rules.Reassigned:
-			h.record(ctx, c, e, "breached", now)
+			evs = append(evs, ruleEvent(c, e, "breached", now))
 		}
 	}
+	return evs
+}
+
+// ruleEvent is the stored record of a timer's result.
+func ruleEvent(c *store.Conversation, e rules.Effect, kind string, now time.Time) store.Event {
+	return store.Event{ConversationID: c.ID, AgentID: c.AgentID, Rule: string(e.Rule), Kind: kind, Action: string(e.Action), Elapsed: e.Elapsed, At: now}
 }
 
 // carryOut pushes timer effects to the agent and the supervisors. It
@@ -229,20 +236,27 @@ func (h *Hub) storeEvents(ctx context.Context, evs []store.Event) {
 	h.log.Error("rule event not stored", zap.String("conversation_id", evs[0].ConversationID), zap.String("agent_id", evs[0].AgentID), zap.Error(err))
 }
 
-// record stores a rule event and counts it.
+// record stores a rule event made outside a change (a reassignment) by an
+// event writer, and counts it.
 func (h *Hub) record(ctx context.Context, c store.Conversation, e rules.Effect, kind string, now time.Time) {
-	ev := store.Event{ConversationID: c.ID, AgentID: c.AgentID, Rule: string(e.Rule), Kind: kind, Action: string(e.Action), Elapsed: e.Elapsed, At: now}
+	ev := ruleEvent(&c, e, kind, now)
 	select {
 	case h.events <- ev: // stored by an event writer, off the conversation's path
 	default:
 		h.storeEvents(ctx, []store.Event{ev}) // a backlog: store it here, and slow down
 	}
-	h.metrics.rules.WithLabelValues(string(e.Rule), kind, string(e.Action)).Inc()
+	h.counted(ev)
+}
+
+// counted does what follows a stored rule event: the metric, today's
+// figures, the note to other instances, and a log line for a breach.
+func (h *Hub) counted(ev store.Event) {
+	h.metrics.rules.WithLabelValues(ev.Rule, ev.Kind, ev.Action).Inc()
 	h.stats.record(ev, h.cfg.Rules)
 	h.shareEvent(ev)
-	if kind == "breached" {
-		h.log.Info("rule breached", zap.String("conversation_id", c.ID), zap.String("agent_id", c.AgentID),
-			zap.String("rule", ev.Rule), zap.String("action", ev.Action), zap.Duration("elapsed", e.Elapsed))
+	if ev.Kind == "breached" {
+		h.log.Info("rule breached", zap.String("conversation_id", ev.ConversationID), zap.String("agent_id", ev.AgentID),
+			zap.String("rule", ev.Rule), zap.String("action", ev.Action), zap.Duration("elapsed", ev.Elapsed))
 	}
 }
 

@@ -1,6 +1,9 @@
 package chat_test
 
 import (
+	"context"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -69,6 +72,32 @@ func TestShopperAndAgentTalk(t *testing.T) {
 	if m := sh.expectFrom("agent"); m.Seq != 3 {
 		t.Fatalf("seq = %d, want 3", m.Seq)
 	}
+	// Each met timer is stored with the message that met it.
+	wantEvents(t, e, conv.ID, "greeting/met/4000", "first_response/met/2000")
+}
+
+// wantEvents checks the rule events stored for a conversation, as
+// rule/kind/elapsed-ms or rule/kind/action/elapsed-ms.
+func wantEvents(t *testing.T, e *env, convID string, want ...string) {
+	t.Helper()
+	evs, err := e.st.Events(context.Background(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range evs {
+		if ev.ConversationID != convID {
+			continue
+		}
+		s := ev.Rule + "/" + ev.Kind
+		if ev.Action != "" {
+			s += "/" + ev.Action
+		}
+		got = append(got, s+"/"+strconv.FormatInt(ev.Elapsed.Milliseconds(), 10))
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("stored events %q, want %q", got, want)
+	}
 }
 
 // Nobody greets: the server does at the auto-greet point, not before.
@@ -76,7 +105,7 @@ func TestAutoGreeting(t *testing.T) {
 	e := newEnv(t)
 	token, _ := e.account("mei@shop.test", "Mei", "agent", 5)
 	ag := e.agent("agent", token)
-	sh, _, _ := e.shopper("Ann")
+	sh, _, conv := e.shopper("Ann")
 	sh.expect("conversation.assigned")
 	ag.expect("timer.started")
 
@@ -98,6 +127,7 @@ func TestAutoGreeting(t *testing.T) {
 	if br.Rule != "greeting" || br.Action != "auto_greeting" || br.ElapsedMs != 12000 {
 		t.Fatalf("breach = %+v", br)
 	}
+	wantEvents(t, e, conv.ID, "greeting/breached/auto_greeting/12000")
 }
 
 // With nobody online the greeting goes out at once and says what happens.

@@ -95,19 +95,29 @@ func decodeTimers(b []byte) (rules.State, error) {
 // updatePlan is what Update saves: the conversation after fn and the
 // messages to append, numbered.
 type updatePlan struct {
-	conv Conversation
-	msgs []Message
+	conv   Conversation
+	msgs   []Message
+	events []Event
+}
+
+// messagesOnly makes an Update's fn an Apply's.
+func messagesOnly(fn func(c *Conversation) ([]Message, error)) func(c *Conversation) (Edit, error) {
+	return func(c *Conversation) (Edit, error) {
+		msgs, err := fn(c)
+		return Edit{Messages: msgs}, err
+	}
 }
 
 // plan runs fn on a copy of cur (the stored conversation) and fills in what
 // the store owns: ids, times, seqs and the conversation's identity. The
 // error of fn comes back as is.
-func plan(cur Conversation, fn func(c *Conversation) ([]Message, error)) (updatePlan, error) {
+func plan(cur Conversation, fn func(c *Conversation) (Edit, error)) (updatePlan, error) {
 	next := cur.clone()
-	msgs, err := fn(&next)
+	edit, err := fn(&next)
 	if err != nil {
 		return updatePlan{}, err
 	}
+	msgs := edit.Messages
 	if err := checkContext(next.Context); err != nil {
 		return updatePlan{}, err
 	}
@@ -141,7 +151,11 @@ func plan(cur Conversation, fn func(c *Conversation) ([]Message, error)) (update
 		out[i] = m
 	}
 	next.LastSeq = cur.LastSeq + int64(len(out))
-	return updatePlan{conv: next, msgs: out}, nil
+	for i := range edit.Events {
+		edit.Events[i].ConversationID = cur.ID
+		edit.Events[i].At = msOrNow(edit.Events[i].At)
+	}
+	return updatePlan{conv: next, msgs: out, events: edit.Events}, nil
 }
 
 // newMessageID is a time-ordered UUID (version 7): successive ids land

@@ -113,6 +113,11 @@ func (p *Postgres) VisitorConversations(ctx context.Context, visitorID string, l
 // messages_client unique index, which fails the transaction; the earlier
 // message is then read back.
 func (p *Postgres) Update(ctx context.Context, id string, fn func(c *Conversation) ([]Message, error)) (Change, error) {
+	return p.Apply(ctx, id, messagesOnly(fn))
+}
+
+// Apply is Update with rule events, inserted in the same batch. See Store.
+func (p *Postgres) Apply(ctx context.Context, id string, fn func(c *Conversation) (Edit, error)) (Change, error) {
 	if err := p.open(); err != nil {
 		return Change{}, err
 	}
@@ -171,6 +176,9 @@ func (p *Postgres) Update(ctx context.Context, id string, fn func(c *Conversatio
 		context = $6, closed_at = $7, outcome = $8, last_seq = $9, assigned_at = $10, timers = $11 WHERE id = $12`,
 		c.VisitorName, c.State, c.AgentID, c.Locale, c.Topic, nullJSON(c.Context), pgTime(c.ClosedAt.Time),
 		c.Outcome, c.LastSeq, pgTime(c.AssignedAt.Time), timers, c.ID)
+	for _, e := range pl.events {
+		queueEvent(b, e)
+	}
 	b.Queue("COMMIT")
 	err = conn.SendBatch(ctx, b).Close()
 	if err == nil {

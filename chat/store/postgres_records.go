@@ -135,6 +135,13 @@ func (p *Postgres) Visitor(ctx context.Context, id string) (Visitor, error) {
 	return v, nil
 }
 
+// queueEvent adds an event's insert to a batch (a zero At is now).
+func queueEvent(b *pgx.Batch, e Event) {
+	b.Queue(`INSERT INTO events (conversation_id, agent_id, rule, kind, action, elapsed_ms, at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		e.ConversationID, e.AgentID, e.Rule, e.Kind, e.Action, e.Elapsed.Milliseconds(), msOrNow(e.At))
+}
+
 // AddEvents records timing-rule events in one transaction and one round
 // trip (a batch); a zero At is now.
 func (p *Postgres) AddEvents(ctx context.Context, es ...Event) error {
@@ -151,9 +158,7 @@ func (p *Postgres) AddEvents(ctx context.Context, es ...Event) error {
 	defer tx.Rollback(context.Background())
 	var b pgx.Batch
 	for _, e := range es {
-		b.Queue(`INSERT INTO events (conversation_id, agent_id, rule, kind, action, elapsed_ms, at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			e.ConversationID, e.AgentID, e.Rule, e.Kind, e.Action, e.Elapsed.Milliseconds(), msOrNow(e.At))
+		queueEvent(&b, e)
 	}
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return pgErr("add event", err)

@@ -101,6 +101,12 @@ func (s *SQLite) VisitorConversations(ctx context.Context, visitorID string, lim
 // a copy and saves the result and the messages fn returns in one
 // transaction. See Store.
 func (s *SQLite) Update(ctx context.Context, id string, fn func(c *Conversation) ([]Message, error)) (Change, error) {
+	return s.Apply(ctx, id, messagesOnly(fn))
+}
+
+// Apply is Update with rule events, inserted in the same savepoint. See
+// Store.
+func (s *SQLite) Apply(ctx context.Context, id string, fn func(c *Conversation) (Edit, error)) (Change, error) {
 	var ch Change
 	err := s.write(ctx, func(w *writer) (err error) {
 		ch, err = w.update(id, fn)

@@ -163,15 +163,23 @@ func (s *SQLite) AddEvents(ctx context.Context, es ...Event) error {
 	}
 	return s.write(ctx, func(w *writer) error {
 		for _, e := range es {
-			_, err := w.execText(context.Background(), `INSERT INTO events
-				(conversation_id, agent_id, rule, kind, action, elapsed_ms, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-				e.ConversationID, e.AgentID, e.Rule, e.Kind, e.Action, e.Elapsed.Milliseconds(), msOrNow(e.At).UnixMilli())
-			if err != nil {
-				return sqliteErr("add event", err)
+			if err := w.insertEvent(e); err != nil {
+				return err
 			}
 		}
 		return nil
 	})
+}
+
+// insertEvent adds one event row (a zero At is now).
+func (w *writer) insertEvent(e Event) error {
+	_, err := w.execText(context.Background(), `INSERT INTO events
+		(conversation_id, agent_id, rule, kind, action, elapsed_ms, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		e.ConversationID, e.AgentID, e.Rule, e.Kind, e.Action, e.Elapsed.Milliseconds(), msOrNow(e.At).UnixMilli())
+	if err != nil {
+		return sqliteErr("add event", err)
+	}
+	return nil
 }
 
 // Events lists the events at or after since, oldest first.

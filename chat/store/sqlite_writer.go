@@ -194,7 +194,7 @@ func (w *writer) run(r *writeReq) (panicked any, err error) {
 // update is Update on the writer: lock (the writer is the only one), call
 // fn, append and save. A repeated client id is found by its unique index
 // when the insert fails, which spares the common case a query.
-func (w *writer) update(id string, fn func(c *Conversation) ([]Message, error)) (Change, error) {
+func (w *writer) update(id string, fn func(c *Conversation) (Edit, error)) (Change, error) {
 	ctx := context.Background()
 	cur, ok := w.convs.get(id)
 	if !ok {
@@ -239,6 +239,11 @@ func (w *writer) update(id string, fn func(c *Conversation) ([]Message, error)) 
 	}
 	if _, err := st.ExecContext(ctx, args...); err != nil {
 		return Change{}, sqliteErr("save conversation", err)
+	}
+	for _, e := range p.events {
+		if err := w.insertEvent(e); err != nil {
+			return Change{}, err
+		}
 	}
 	w.convs.put(c)
 	return Change{Conversation: c, Messages: p.msgs}, nil

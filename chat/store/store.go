@@ -130,6 +130,13 @@ type Change struct {
 	Duplicate bool
 }
 
+// Edit is what an Apply adds to a conversation: messages, and the
+// timing-rule events they settle.
+type Edit struct {
+	Messages []Message
+	Events   []Event // ConversationID is filled in by the store
+}
+
 // Event is a timing-rule record: a timer met or breached.
 type Event struct {
 	ConversationID string        `json:"conversation_id"`
@@ -178,6 +185,10 @@ type Store interface {
 	// the messages in one transaction. fn may run more than once and must not
 	// do I/O. An error from fn rolls back and is returned as is.
 	Update(ctx context.Context, id string, fn func(c *Conversation) ([]Message, error)) (Change, error)
+	// Apply is Update whose fn also returns timing-rule events, stored in
+	// the same transaction as the conversation and its messages (so a rule
+	// event costs no commit of its own, and is undone with a duplicate).
+	Apply(ctx context.Context, id string, fn func(c *Conversation) (Edit, error)) (Change, error)
 	// Messages lists a conversation's messages with seq > afterSeq, oldest
 	// first, at most limit (limit <= 0: all).
 	Messages(ctx context.Context, conversationID string, afterSeq int64, limit int) ([]Message, error)

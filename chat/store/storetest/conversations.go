@@ -224,3 +224,42 @@ func testPingClose(t *testing.T, s store.Store) {
 	isErr(t, second(s.Update(ctx, "c1", func(*store.Conversation) ([]store.Message, error) { return nil, nil })), store.ErrClosed)
 	must(t, s.Close())
 }
+
+// Apply stores rule events with the messages, in the same transaction: they
+// go with a change, and are undone with a duplicate or a failing fn.
+func testApplyEvents(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	opened(t, s)
+	met := store.Event{ConversationID: "ignored", AgentID: "a1", Rule: "first_response", Kind: "met", Elapsed: 1200 * time.Millisecond, At: base.Add(time.Minute)}
+	for _, tc := range []struct {
+		name       string
+		edit       store.Edit
+		fnErr      error
+		wantErr    error
+		wantEvents int // events stored in all after this step
+		dup        bool
+	}{
+		{"a message and its event", store.Edit{Messages: []store.Message{{Author: agentA, Kind: "text", Text: "hi", ClientMsgID: "a-1"}}, Events: []store.Event{met}}, nil, nil, 1, false},
+		{"events alone", store.Edit{Events: []store.Event{met, met}}, nil, nil, 3, false},
+		{"a failing fn stores no event", store.Edit{Events: []store.Event{met}}, store.ErrConflict, store.ErrConflict, 3, false},
+		{"a duplicate stores no event", store.Edit{Messages: []store.Message{{Author: agentA, Kind: "text", Text: "hi", ClientMsgID: "a-1"}}, Events: []store.Event{met}}, nil, nil, 3, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch, err := s.Apply(ctx, "c1", func(*store.Conversation) (store.Edit, error) { return tc.edit, tc.fnErr })
+			isErr(t, err, tc.wantErr)
+			if ch.Duplicate != tc.dup {
+				t.Fatalf("Duplicate = %v, want %v", ch.Duplicate, tc.dup)
+			}
+			evs, err := s.Events(ctx, time.Time{})
+			must(t, err)
+			if len(evs) != tc.wantEvents {
+				t.Fatalf("%d events stored, want %d", len(evs), tc.wantEvents)
+			}
+			for _, e := range evs {
+				if e.ConversationID != "c1" || e.AgentID != "a1" || e.Rule != "first_response" || e.Elapsed != 1200*time.Millisecond || !e.At.Equal(base.Add(time.Minute)) {
+					t.Fatalf("event stored as %+v", e)
+				}
+			}
+		})
+	}
+}

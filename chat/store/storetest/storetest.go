@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdatePanic", testUpdatePanic},
 		{"Messages", testMessages},
 		{"Events", testEvents},
+		{"ApplyEvents", testApplyEvents},
 		{"PingClose", testPingClose},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
