@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 
@@ -616,7 +615,7 @@ func (s *Session) logger() *zap.Logger {
 // any of its messages can arrive, so that the first ones are never mistaken
 // for ones sent already (a gap is filled from the store instead).
 func (s *Session) openParams() openParams {
-	id := uuid.NewString()
+	id := timeOrderedID()
 	s.queue(item{p: packet{kind: pkMark, conv: id, seq: 0}})
 	v := s.unstored
 	s.unstored = nil // stored with this conversation, or the session ends
