@@ -40,14 +40,6 @@ func (s *SQLite) StartConversation(ctx context.Context, v *Visitor, c Conversati
 		if err != nil {
 			return sqliteErr("create conversation", err)
 		}
-		// Remembered as stored: the greeting that often follows at once
-		// need not read it back.
-		stored := c
-		stored.LastSeq = 0
-		if len(stored.Context) == 0 {
-			stored.Context = nil
-		}
-		w.convs.put(stored)
 		return nil
 	})
 }

@@ -122,20 +122,6 @@ func testStartConversation(t *testing.T, s store.Store) {
 
 	// Without a visitor it is CreateConversation: an unknown visitor fails.
 	isErr(t, s.StartConversation(ctx, nil, conv("c3", "nobody", base)), store.ErrNotFound)
-
-	// The first update of a new conversation sees it exactly as stored,
-	// times at the millisecond and all (the SQLite writer remembers it
-	// rather than reading it back).
-	fresh := conv("c4", "v5", base.Add(1234567*time.Nanosecond))
-	fresh.State, fresh.AgentID, fresh.AssignedAt = store.Assigned, "a1", store.At(base.Add(2345678*time.Nanosecond))
-	fresh.Context, fresh.LastSeq = json.RawMessage{}, 9
-	must(t, s.StartConversation(ctx, &store.Visitor{ID: "v5", TokenHash: "th-v5", Name: "Lan", CreatedAt: base}, fresh))
-	stored, err := s.Conversation(ctx, "c4")
-	must(t, err)
-	var seen store.Conversation
-	_, err = s.Update(ctx, "c4", func(c *store.Conversation) ([]store.Message, error) { seen = *c; return nil, nil })
-	must(t, err)
-	same(t, "conversation seen by the first update", seen, stored)
 }
 
 func testConversationLists(t *testing.T, s store.Store) {
