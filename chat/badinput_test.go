@@ -67,10 +67,7 @@ func TestBadFramesKeepTheConnection(t *testing.T) {
 // HTML and script are stored and sent verbatim: clients render text.
 func TestHTMLIsVerbatim(t *testing.T) {
 	e := newEnv(t)
-	token, _ := e.account("mei@shop.test", "Mei", "agent", 5)
-	ag := e.agent("agent", token)
-	sh, _, _ := e.shopper("Ann")
-	ag.expect("conversation.assigned")
+	ag, sh, _ := e.assigned()
 	evil := `<script>alert("x")</script><b>bold</b> & "quotes"`
 	sh.send("message.send", "", map[string]any{"client_msg_id": "h1", "text": evil})
 	if m := ag.expectFrom("shopper"); m.Text != evil {

@@ -356,6 +356,17 @@ func (e *env) shopper(name string) (*client, welcomeBody, wireConv) {
 }
 
 // agent connects an agent session and reads its welcome.
+// assigned logs in the agent Mei (capacity 5), connects the shopper Ann and
+// waits until Mei has Ann's conversation.
+func (e *env) assigned() (ag, sh *client, conv wireConv) {
+	e.t.Helper()
+	token, _ := e.account("mei@shop.test", "Mei", "agent", 5)
+	ag = e.agent("agent", token)
+	sh, _, conv = e.shopper("Ann")
+	ag.expect("conversation.assigned")
+	return ag, sh, conv
+}
+
 func (e *env) agent(name, token string) *client {
 	e.t.Helper()
 	c := e.dial(name, "/ws/agent", url.Values{"token": {token}})

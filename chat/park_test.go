@@ -29,10 +29,7 @@ func TestIdleSessionsPark(t *testing.T) {
 		t.Skip("sessions park on Linux (epoll) only")
 	}
 	e := newEnv(t)
-	token, _ := e.account("mei@shop.test", "Mei", "agent", 5)
-	ag := e.agent("agent", token)
-	sh, _, conv := e.shopper("Ann")
-	ag.expect("conversation.assigned")
+	ag, sh, conv := e.assigned()
 	ag.sync()
 	sh.sync()
 	waitFor(t, "both sessions parked", func() bool { return e.hub.Parked() == 2 })
@@ -83,11 +80,7 @@ func TestProtocolErrorsClose(t *testing.T) {
 // not.
 func TestWebSocketPingAnswered(t *testing.T) {
 	e := newEnv(t)
-	conn, _, err := websocket.DefaultDialer.Dial(e.wsURL("/ws/shopper", url.Values{"name": {"Ann"}}), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := e.rawShopper()
 	pongs := make(chan string, 2)
 	conn.SetPongHandler(func(data string) error { pongs <- data; return nil })
 	go func() {
@@ -116,11 +109,7 @@ func TestWebSocketPingAnswered(t *testing.T) {
 // that has been silent (no frame, no pong) past the pong wait, with 1001.
 func TestPingerClosesSilentPeers(t *testing.T) {
 	e := newEnv(t)
-	conn, _, err := websocket.DefaultDialer.Dial(e.wsURL("/ws/shopper", url.Values{"name": {"Ann"}}), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := e.rawShopper()
 	pings := make(chan struct{}, 1)
 	conn.SetPingHandler(func(string) error { pings <- struct{}{}; return nil }) // heard, not answered
 	closed := make(chan int, 1)
@@ -150,4 +139,16 @@ func TestPingerClosesSilentPeers(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatal("a silent peer was not closed")
 	}
+}
+
+// rawShopper dials a shopper socket with no reader of the harness's, for
+// tests that set gorilla's control handlers themselves.
+func (e *env) rawShopper() *websocket.Conn {
+	e.t.Helper()
+	conn, _, err := websocket.DefaultDialer.Dial(e.wsURL("/ws/shopper", url.Values{"name": {"Ann"}}), nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { conn.Close() })
+	return conn
 }

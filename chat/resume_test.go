@@ -65,10 +65,7 @@ func TestResumeAfterDisconnect(t *testing.T) {
 // A re-sent client_msg_id gets the same ack and stores nothing new.
 func TestIdempotentSend(t *testing.T) {
 	e := newEnv(t)
-	token, _ := e.account("mei@shop.test", "Mei", "agent", 5)
-	ag := e.agent("agent", token)
-	sh, _, _ := e.shopper("Ann")
-	ag.expect("conversation.assigned")
+	ag, sh, _ := e.assigned()
 	var first, second ackBody
 	sh.send("message.send", "", map[string]any{"client_msg_id": "same", "text": "hello"})
 	f := sh.expectBody("message.ack", &first)

@@ -124,10 +124,7 @@ func TestStaffUpgradeAuth(t *testing.T) {
 // script.send fills placeholders, refuses unknown ones, and meets the timer.
 func TestScriptSend(t *testing.T) {
 	e := newEnv(t)
-	token, _ := e.account("mei@shop.test", "Mei", "agent", 5)
-	ag := e.agent("agent", token)
-	sh, _, conv := e.shopper("Ann")
-	ag.expect("conversation.assigned")
+	ag, sh, conv := e.assigned()
 	ag.sync()
 
 	ag.send("script.send", conv.ID, map[string]any{"script_id": "en.greeting.welcome.1", "vars": map[string]string{"favourite_colour": "red"}})
@@ -159,10 +156,7 @@ func TestScriptSend(t *testing.T) {
 // goes out once after the hub comes back.
 func TestTimersSurviveRestart(t *testing.T) {
 	e := newEnv(t)
-	token, _ := e.account("mei@shop.test", "Mei", "agent", 5)
-	ag := e.agent("agent", token)
-	_, _, conv := e.shopper("Ann")
-	ag.expect("conversation.assigned")
+	ag, _, conv := e.assigned()
 	ag.expect("timer.started") // the greeting timer is stored
 	e.clock.Advance(5 * time.Second)
 	e.stop()

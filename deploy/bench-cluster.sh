@@ -20,16 +20,7 @@ HOLD=${HOLD:-60s}
 PG=${PG:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
 REDIS=${REDIS:-redis://127.0.0.1:6379/0}
 DB=bench_cluster
-[ -x "$BIN/daogou" ] && [ -x "$BIN/daogou-load" ] || { go build -o "$BIN/daogou" ./cmd/daogou; go build -o "$BIN/daogou-load" ./cmd/daogou-load; }
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() { [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT
-
-psql "$PG" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-redis-cli -u "$REDIS" --scan --pattern "$DB:*" | xargs -r redis-cli -u "$REDIS" del >/dev/null
-dbURL=$(sed -E "s#/[^/?]+(\?|$)#/$DB\1#" <<<"$PG")
+. deploy/bench-shared.sh
 
 for i in $(seq "$INSTANCES"); do
   GODEBUG=adaptivestackstart=0 "$BIN/daogou" --addr "127.0.0.1:$((18500 + i))" --redis "$REDIS" --redis-prefix "$DB:" \

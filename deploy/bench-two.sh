@@ -21,18 +21,9 @@ PG=${PG:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
 REDIS=${REDIS:-redis://127.0.0.1:6379/0}
 DB=bench_two
 PASSWORD=bench-pass-123
-[ -x "$BIN/daogou" ] && [ -x "$BIN/daogou-load" ] || { go build -o "$BIN/daogou" ./cmd/daogou; go build -o "$BIN/daogou-load" ./cmd/daogou-load; }
 PIN0=() PIN1=()
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then PIN0=(taskset -c 0) PIN1=(taskset -c 1); fi
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() { [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT
-
-psql "$PG" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-redis-cli -u "$REDIS" --scan --pattern "$DB:*" | xargs -r redis-cli -u "$REDIS" del >/dev/null
-dbURL=$(sed -E "s#/[^/?]+(\?|$)#/$DB\1#" <<<"$PG")
+. deploy/bench-shared.sh
 "$BIN/daogou" agent add --postgres "$dbURL" --email boss@bench.test --name Boss --role supervisor --password "$PASSWORD" >"$tmp/add.log" 2>&1
 
 for i in 1 2; do
