@@ -199,6 +199,9 @@ func (s *SQLite) loop() {
 	batch := make([]*writeReq, 0, sqliteBatch)
 	for r := range s.reqs {
 		batch = append(batch[:0], r)
+		// Let the goroutines that are ready to ask do so first: a request
+		// that joins this commit costs far less than a commit of its own.
+		runtime.Gosched()
 	fill:
 		for len(batch) < sqliteBatch {
 			select {
