@@ -139,7 +139,7 @@ func normalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(
 // its first conversation (one transaction), not here.
 func (h *Hub) newVisitor(name string) (store.Visitor, string) {
 	raw, hash := newSecret()
-	return store.Visitor{ID: timeOrderedID(), TokenHash: hash, Name: name, CreatedAt: h.clock.Now()}, raw
+	return store.Visitor{ID: store.NewID(), TokenHash: hash, Name: name, CreatedAt: h.clock.Now()}, raw
 }
 
 // checkVisitor proves a visitor token; any failure is ErrBadToken, so a

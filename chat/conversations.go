@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/daogou/daogou/chat/rules"
@@ -107,7 +106,7 @@ type openParams struct {
 func (h *Hub) open(ctx context.Context, p openParams) (store.Conversation, error) {
 	now := h.clock.Now()
 	if p.ID == "" {
-		p.ID = timeOrderedID()
+		p.ID = store.NewID()
 	}
 	c := store.Conversation{
 		ID: p.ID, VisitorID: p.VisitorID, VisitorName: p.VisitorName,
@@ -385,16 +384,4 @@ func (h *Hub) closeConversation(ctx context.Context, convID, outcome string, all
 	h.publishFrame(TypeClosed, c.ID, closedBody{Conversation: h.view(c), Outcome: outcome}, chans...)
 	h.drain(ctx)
 	return c, nil
-}
-
-// timeOrderedID is a UUID (version 7) for a conversation or a visitor: ids
-// made close in time sort close together, so the store's indexes take a
-// burst of new conversations, and their messages, on a few pages instead of
-// one page each.
-func timeOrderedID() string {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return uuid.NewString()
-	}
-	return id.String()
 }

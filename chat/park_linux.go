@@ -85,13 +85,9 @@ func (p *parker) stop() {
 	syscall.Write(p.pipe[1], []byte{1})
 }
 
-// arm registers (or re-arms) a session's socket for one readable event.
-// It fails when the socket is not a plain one (TLS, a pipe in tests) or has
-// closed.
+// arm registers (or re-arms) a session's socket (s.raw, not nil) for one
+// readable event. It fails when the socket has closed.
 func (p *parker) arm(s *Session) error {
-	if s.raw == nil {
-		return errors.New("not a socket")
-	}
 	op := syscall.EPOLL_CTL_MOD
 	if s.parkID == 0 {
 		p.mu.Lock()

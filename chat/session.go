@@ -320,7 +320,6 @@ func (s *Session) readFailed(err error) {
 	var pc *peerClosed
 	switch {
 	case errors.Is(err, errTooLarge):
-		s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseMessageTooBig, "frame over 64 KiB"), closeDeadline())
 		s.close(ClosedTooLarge, websocket.CloseMessageTooBig, "frame over 64 KiB")
 	case errors.As(err, &pe):
 		s.close(ClosedProtocol, websocket.CloseProtocolError, string(pe))
@@ -408,7 +407,7 @@ func (s *Session) fail(err error) {
 }
 
 func (s *Session) writeClose() {
-	if s.reason == ClosedSlowConsumer || s.reason == ClosedTooLarge { // the reader sent 1009 at once
+	if s.reason == ClosedSlowConsumer {
 		return
 	}
 	msg := websocket.FormatCloseMessage(s.closeCode, s.closeText)
@@ -615,7 +614,7 @@ func (s *Session) logger() *zap.Logger {
 // any of its messages can arrive, so that the first ones are never mistaken
 // for ones sent already (a gap is filled from the store instead).
 func (s *Session) openParams() openParams {
-	id := timeOrderedID()
+	id := store.NewID()
 	s.queue(item{p: packet{kind: pkMark, conv: id, seq: 0}})
 	v := s.unstored
 	s.unstored = nil // stored with this conversation, or the session ends

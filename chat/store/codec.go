@@ -139,7 +139,7 @@ func plan(cur Conversation, fn func(c *Conversation) (Edit, error)) (updatePlan,
 			clients[k] = true
 		}
 		if m.ID == "" {
-			m.ID = newMessageID()
+			m.ID = NewID()
 		}
 		if m.CreatedAt.IsZero() {
 			m.CreatedAt = At(now)
@@ -153,14 +153,14 @@ func plan(cur Conversation, fn func(c *Conversation) (Edit, error)) (updatePlan,
 	next.LastSeq = cur.LastSeq + int64(len(out))
 	for i := range edit.Events {
 		edit.Events[i].ConversationID = cur.ID
-		edit.Events[i].At = msOrNow(edit.Events[i].At)
 	}
 	return updatePlan{conv: next, msgs: out, events: edit.Events}, nil
 }
 
-// newMessageID is a time-ordered UUID (version 7): successive ids land
-// next to each other in the id index instead of on random pages.
-func newMessageID() string {
+// NewID is a time-ordered UUID (version 7) for a message, a conversation
+// or a visitor: ids made close in time land next to each other in the
+// indexes instead of on random pages.
+func NewID() string {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return uuid.NewString()
