@@ -80,6 +80,7 @@ func (c *batchConn) sendLocked() {
 // connection.
 type batchWriter struct {
 	http.ResponseWriter
+	hold bool // the socket starts held: the handshake waits for a Flush
 	conn *batchConn
 }
 
@@ -89,5 +90,8 @@ func (w *batchWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.conn = &batchConn{Conn: nc}
+	if w.hold {
+		w.conn.Hold()
+	}
 	return w.conn, rw, nil
 }

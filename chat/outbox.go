@@ -44,3 +44,13 @@ func (o *outbox) take() []item {
 	}
 	return out
 }
+
+// takeAll returns everything queued; the caller stays the writer (even
+// with nothing queued) and goes on with take.
+func (o *outbox) takeAll() []item {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := o.items
+	o.items = nil
+	return out
+}

@@ -94,6 +94,7 @@ type Session struct {
 	readDone   chan struct{} // closed when reading has ended for good
 	writerDone chan struct{} // closed when the final item has been handled
 	broken     bool          // a write failed: the writer only drains (writer-owned)
+	opening    bool          // the connecting handler is the writer (holdOpening)
 	nextPing   atomic.Int64  // unix nanoseconds; the hub's pinger reads it
 	heard      atomic.Int64  // unix nanoseconds of the last frame read; the pinger reads it
 	onEnd      func()        // run once the session is removed
@@ -350,40 +351,87 @@ func (s *Session) writeLoop() {
 		if len(batch) == 0 {
 			return
 		}
-		held := s.batch != nil && len(batch) > 1
-		if held {
-			s.batch.Hold() // one write call for the whole batch
-		}
-		for i, it := range batch {
-			batch[i] = item{} // let the frame go once written
-			switch {
-			case it.final:
-				if held {
-					s.flush()
-				}
-				if !s.broken {
-					s.writeClose()
-				}
-				s.conn.Close()
-				close(s.writerDone)
-				return // nothing is queued after the close
-			case s.broken:
-				// A write failed: the socket is closing, drop the rest.
-			case it.ping:
-				s.conn.SetWriteDeadline(time.Now().Add(writeWait))
-				if err := s.conn.WriteMessage(websocket.PingMessage, nil); err != nil {
-					s.fail(err)
-				}
-			default:
-				if err := s.write(it); err != nil {
-					s.fail(err)
-				}
-			}
-		}
-		if held {
-			s.flush()
+		if s.writeBatch(batch, len(batch) > 1) {
+			return
 		}
 	}
+}
+
+// writeBatch writes a batch taken from the queue, in one write call when
+// hold is set. It reports whether the close went out: the writer's work is
+// over.
+func (s *Session) writeBatch(batch []item, hold bool) (closed bool) {
+	held := s.batch != nil && hold
+	if held {
+		s.batch.Hold() // one write call for the whole batch
+	}
+	for i, it := range batch {
+		batch[i] = item{} // let the frame go once written
+		switch {
+		case it.final:
+			if held {
+				s.flush()
+			}
+			if !s.broken {
+				s.writeClose()
+			}
+			s.conn.Close()
+			close(s.writerDone)
+			return true // nothing is queued after the close
+		case s.broken:
+			// A write failed: the socket is closing, drop the rest.
+		case it.ping:
+			s.conn.SetWriteDeadline(time.Now().Add(writeWait))
+			if err := s.conn.WriteMessage(websocket.PingMessage, nil); err != nil {
+				s.fail(err)
+			}
+		default:
+			if err := s.write(it); err != nil {
+				s.fail(err)
+			}
+		}
+	}
+	if held {
+		s.flush()
+	}
+	return false
+}
+
+// holdOpening makes the handler the session's writer until sendOpening:
+// the socket already holds the handshake (upgraded with hold), and what the
+// opening queues (a welcome, the conversation, a greeting) joins it, to go
+// out in one write call from the handler's own goroutine. Only for openings
+// that queue a few frames: nothing is written until sendOpening.
+func (s *Session) holdOpening() {
+	if s.batch == nil {
+		return
+	}
+	s.out.mu.Lock()
+	s.out.running = true // queue() starts no writer: the handler is it
+	s.out.mu.Unlock()
+	s.opening = true
+}
+
+// sendOpening ends holdOpening: the handshake and every frame queued since
+// go out together, then the outbox starts writers again as usual.
+func (s *Session) sendOpening() {
+	if !s.opening {
+		return
+	}
+	s.opening = false
+	select {
+	case <-s.done:
+		// Closing already: the close waits for the peer's answer while the
+		// reader runs, so a writer of its own sends it, after the handshake.
+		s.flush()
+		s.startWriter()
+		return
+	default:
+	}
+	if s.writeBatch(s.out.takeAll(), true) {
+		return
+	}
+	s.writeLoop()
 }
 
 // flush sends the frames the writer held.

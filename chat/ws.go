@@ -24,14 +24,14 @@ var writeBuffers = &sync.Pool{}
 
 // upgrade turns the request into a WebSocket over a batchConn (the
 // upgrader has answered when it fails).
-func (h *Hub) upgrade(c echo.Context) (*websocket.Conn, error) {
+func (h *Hub) upgrade(c echo.Context, hold bool) (*websocket.Conn, error) {
 	u := websocket.Upgrader{
 		ReadBufferSize:  1, // gorilla's reader is unused (see frameReader): the smallest it takes
 		WriteBufferSize: 4096,
 		WriteBufferPool: writeBuffers,
 		CheckOrigin:     h.checkOrigin,
 	}
-	return u.Upgrade(&batchWriter{ResponseWriter: c.Response()}, c.Request(), nil)
+	return u.Upgrade(&batchWriter{ResponseWriter: c.Response(), hold: hold}, c.Request(), nil)
 }
 
 // ServeShopper is GET /ws/shopper: a shopper's widget.
@@ -41,7 +41,9 @@ func (h *Hub) ServeShopper(c echo.Context) error {
 	if err := h.accepting(r.Context()); err != nil {
 		return err
 	}
-	conn, err := h.upgrade(c)
+	// The handshake waits in the socket for the welcome and what follows
+	// it: one write call for a shopper's whole opening (holdOpening).
+	conn, err := h.upgrade(c, true)
 	if err != nil {
 		return nil // the upgrader has answered
 	}
@@ -56,9 +58,11 @@ func (h *Hub) ServeShopper(c echo.Context) error {
 	}
 	if err := h.register(s); err != nil {
 		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "shutting down"), closeDeadline())
+		_ = s.batch.Flush()
 		conn.Close()
 		return nil
 	}
+	s.holdOpening()
 	ctx, cancel := context.WithTimeout(context.Background(), frameTimeout)
 	defer cancel()
 	if err := h.welcomeShopper(ctx, s, q.Get("visitor_id"), q.Get("visitor_token")); err != nil {
@@ -69,6 +73,7 @@ func (h *Hub) ServeShopper(c echo.Context) error {
 		}
 		s.close(reason, code, asFrameError(err).Message)
 	}
+	s.sendOpening()
 	h.serve(s, nil)
 	return nil
 }
@@ -163,7 +168,7 @@ func (h *Hub) staffSession(c echo.Context, role Role) (*Session, error) {
 	if err := h.accepting(c.Request().Context()); err != nil {
 		return nil, err
 	}
-	conn, err := h.upgrade(c)
+	conn, err := h.upgrade(c, false)
 	if err != nil {
 		return nil, nil
 	}

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -147,9 +148,16 @@ func serve(c config, log *zap.Logger) error {
 		return err
 	}
 	e := chat.NewServer(hub, web)
-	srv := &http.Server{Addr: c.Addr, Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	// No TCP keep-alive on accepted sockets (four setsockopt calls per
+	// connection): WebSocket sessions have the hub's pings, and an idle
+	// HTTP connection is closed after IdleTimeout.
+	ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(ctx, "tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	go func() { errc <- srv.Serve(ln) }()
 	if c.PprofAddr != "" {
 		go servePprof(c.PprofAddr, log)
 	}
