@@ -128,17 +128,31 @@ func (h *Hub) open(ctx context.Context, p openParams) (store.Conversation, error
 	// The greeting timer is stored with the conversation, before anyone
 	// hears of it: an agent who answers at once meets it.
 	opened := c.Timers.On(h.cfg.Rules, rules.Event{Kind: rules.Opened, At: now, Queued: !ok})
+	// With nobody free the greeting goes out at once: stored with the
+	// conversation (one commit), telling the place it takes at the back of
+	// the queue.
+	var first store.Edit
+	if breaches(opened) {
+		place := &lazyPlace{h: h, ctx: ctx, id: c.ID, back: !ok}
+		first.Messages = h.autoMessages(&c, opened, place)
+		for i := range first.Messages {
+			first.Messages[i].CreatedAt = store.At(now)
+		}
+		first.Events = eventsOf(&c, opened, now)
+	}
 	// The conversation's lock is held until its opening effects are out: an
 	// agent's first message waits, so timer.started comes before timer.met.
 	mu := h.lock(c.ID)
 	mu.Lock()
-	if err := h.store.StartConversation(ctx, p.Visitor, c); err != nil {
-		mu.Unlock()
+	defer mu.Unlock()
+	ch, err := h.store.StartConversation(ctx, p.Visitor, c, first)
+	if err != nil {
 		if ok {
 			h.release(ctx, agentID)
 		}
 		return c, err
 	}
+	c = ch.Conversation
 	h.sched.Arm(c.ID, c.Timers.Next()) // armed even if what follows fails
 	if !ok {
 		// A new conversation joins the back of the queue (its commit may
@@ -157,26 +171,16 @@ func (h *Hub) open(ctx context.Context, p openParams) (store.Conversation, error
 		h.tellQueue()
 	}
 	h.publishFrame(TypeConvUpdated, c.ID, convBody{h.view(c)}, supervisorChannel)
-	if !breaches(opened) {
-		// Only timers started: nothing more to store, one commit in all.
-		h.carryOut(c, opened, now)
-		mu.Unlock()
-		h.stats.opened()
-		return c, nil
+	for _, ev := range first.Events {
+		h.counted(ev)
 	}
-	mu.Unlock()
-	// With nobody free the greeting goes out at once: a message to store.
-	ch, _, err := h.change(ctx, c.ID, func(c *store.Conversation, now time.Time) ([]store.Message, []rules.Effect, error) {
-		if len(opened) == 1 && !c.Timers.GreetingRunning() {
-			return nil, nil, nil // an agent greeted already: the timer is over
-		}
-		return nil, opened, nil
-	}, nil)
-	if err != nil {
-		return c, err
+	for _, msg := range ch.Messages {
+		h.metrics.messages.WithLabelValues(msg.Author.Kind).Inc()
+		h.publish(packet{kind: pkMessage, conv: c.ID, seq: msg.Seq, frame: encodeMessageNew(msg)}, h.audience(c)...)
 	}
+	h.carryOut(c, opened, now)
 	h.stats.opened()
-	return ch.Conversation, nil
+	return c, nil
 }
 
 // breaches reports whether effects hold a breach (an automatic message or

@@ -48,6 +48,9 @@ type Directory interface {
 	Next(ctx context.Context) (routing.Entry, string, bool, error)
 	// Place is a conversation's place in the queue (Position 0: not queued).
 	Place(ctx context.Context, convID string) (queuePlace, error)
+	// Back is the place a conversation joining the back of the queue now
+	// would take (told before it is stored, and so before it is queued).
+	Back(ctx context.Context) (queuePlace, error)
 	// Moved lists waiting conversations whose position changed since they
 	// were last told, and remembers the new positions as told.
 	Moved(ctx context.Context) ([]queuePlace, error)

@@ -242,6 +242,13 @@ func (d *MemoryDirectory) Place(_ context.Context, convID string) (queuePlace, e
 	return queuePlace{ConversationID: convID, Position: pos, Wait: waitFor(pos, d.handling.Mean(), d.routableLocked())}, nil
 }
 
+func (d *MemoryDirectory) Back(context.Context) (queuePlace, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	pos := d.queue.Len() + 1
+	return queuePlace{Position: pos, Wait: waitFor(pos, d.handling.Mean(), d.routableLocked())}, nil
+}
+
 func (d *MemoryDirectory) Moved(context.Context) ([]queuePlace, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

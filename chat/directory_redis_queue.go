@@ -198,6 +198,19 @@ func (d *RedisDirectory) Place(ctx context.Context, convID string) (queuePlace, 
 	return queuePlace{ConversationID: convID, Position: pos, Wait: waitFor(pos, d.meanHandling(ctx), s.agents)}, nil
 }
 
+func (d *RedisDirectory) Back(ctx context.Context) (queuePlace, error) {
+	n, err := d.rdb.ZCard(ctx, d.k("queue")).Result()
+	if err != nil {
+		return queuePlace{}, err
+	}
+	s, err := d.snapshot(ctx)
+	if err != nil {
+		return queuePlace{}, err
+	}
+	pos := int(n) + 1
+	return queuePlace{Position: pos, Wait: waitFor(pos, d.meanHandling(ctx), s.agents)}, nil
+}
+
 // movedScript finds, in one atomic step, the waiting conversations whose
 // place differs from the one last told, records the new places, and stamps
 // them with a version: of two answers racing to a shopper, the higher

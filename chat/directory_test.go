@@ -71,7 +71,14 @@ func testDirectory(t *testing.T, newDir func(t *testing.T) chat.Directory) {
 		{"fair queue with places", func(t *testing.T, d chat.Directory) {
 			must(t, d.Upsert(ctx, agent("a1", 1)))
 			for i, id := range []string{"c1", "c2", "c3"} {
+				back, err := d.Back(ctx)
+				must(t, err)
 				must(t, d.Enqueue(ctx, routing.Entry{ConversationID: id, Since: now.Add(time.Duration(i) * time.Second), Req: routing.Request{Locale: "en"}}))
+				p, err := d.Place(ctx, id)
+				must(t, err)
+				if back.Position != i+1 || back.Position != p.Position || back.Wait != p.Wait {
+					t.Fatalf("back of the queue before %s = %+v, its place after = %+v", id, back, p)
+				}
 			}
 			must(t, d.Enqueue(ctx, routing.Entry{ConversationID: "c1", Since: now.Add(time.Hour)}))
 			p, err := d.Place(ctx, "c2")

@@ -64,6 +64,7 @@ type lazyPlace struct {
 	h        *Hub
 	ctx      context.Context
 	id       string
+	back     bool // not queued yet: the place at the back of the queue
 	done     bool
 	place    queuePlace
 	anyAgent bool
@@ -72,7 +73,15 @@ type lazyPlace struct {
 func (l *lazyPlace) get() queuePlace {
 	if !l.done {
 		l.done = true
-		l.place = l.h.place(l.ctx, l.id)
+		if l.back {
+			p, err := l.h.dir.Back(l.ctx)
+			if err != nil {
+				l.h.log.Warn("queue place unknown", zap.String("conversation_id", l.id), zap.Error(err))
+			}
+			l.place = p
+		} else {
+			l.place = l.h.place(l.ctx, l.id)
+		}
 		views, _ := l.h.dir.Views(l.ctx)
 		for _, v := range views {
 			l.anyAgent = l.anyAgent || (v.Status == routing.Online && v.Sessions > 0 && v.Role == AccountAgent)

@@ -157,6 +157,18 @@ func plan(cur Conversation, fn func(c *Conversation) (Edit, error)) (updatePlan,
 	return updatePlan{conv: next, msgs: out, events: edit.Events}, nil
 }
 
+// planStart normalizes a new conversation and plans its first edit on it.
+func planStart(c Conversation, first Edit) (updatePlan, error) {
+	if err := checkContext(c.Context); err != nil {
+		return updatePlan{}, err
+	}
+	c = c.clone()
+	c.OpenedAt = At(msOrNow(c.OpenedAt.Time))
+	c.LastSeq = 0
+	c.normalize()
+	return plan(c, func(*Conversation) (Edit, error) { return first, nil })
+}
+
 // NewID is a time-ordered UUID (version 7) for a message, a conversation
 // or a visitor: ids made close in time land next to each other in the
 // indexes instead of on random pages.

@@ -21,23 +21,24 @@ const (
 // OpenedAt is now. ErrConflict when the id is taken or the visitor already
 // has a conversation that is not closed; ErrNotFound for an unknown visitor.
 func (p *Postgres) CreateConversation(ctx context.Context, c Conversation) error {
-	return p.StartConversation(ctx, nil, c)
+	_, err := p.StartConversation(ctx, nil, c, Edit{})
+	return err
 }
 
-// StartConversation stores v (when not nil) and c in one transaction, sent
-// in one round trip.
-func (p *Postgres) StartConversation(ctx context.Context, v *Visitor, c Conversation) error {
+// StartConversation stores v (when not nil), c and its first edit in one
+// transaction, sent in one round trip.
+func (p *Postgres) StartConversation(ctx context.Context, v *Visitor, c Conversation, first Edit) (Change, error) {
 	if err := p.open(); err != nil {
-		return err
+		return Change{}, err
 	}
-	if err := checkContext(c.Context); err != nil {
-		return err
+	pl, err := planStart(c, first)
+	if err != nil {
+		return Change{}, err
 	}
-	c.OpenedAt = At(msOrNow(c.OpenedAt.Time))
-	c.normalize()
+	c = pl.conv
 	timers, err := encodeTimers(c.Timers)
 	if err != nil {
-		return err
+		return Change{}, err
 	}
 	b := &pgx.Batch{}
 	if v != nil {
@@ -45,14 +46,20 @@ func (p *Postgres) StartConversation(ctx context.Context, v *Visitor, c Conversa
 			v.ID, v.TokenHash, v.Name, msOrNow(v.CreatedAt))
 	}
 	b.Queue("INSERT INTO conversations ("+pgConvCols+
-		") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $13)",
+		") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
 		c.ID, c.VisitorID, c.VisitorName, c.State, c.AgentID, c.Locale, c.Topic, nullJSON(c.Context),
-		c.OpenedAt.Time, pgTime(c.ClosedAt.Time), c.Outcome, pgTime(c.AssignedAt.Time), timers)
-	// One batch is one implicit transaction: both rows or neither.
-	if err := p.pool.SendBatch(ctx, b).Close(); err != nil {
-		return pgErr("create conversation", err)
+		c.OpenedAt.Time, pgTime(c.ClosedAt.Time), c.Outcome, c.LastSeq, pgTime(c.AssignedAt.Time), timers)
+	for _, m := range pl.msgs {
+		queueMessage(b, m)
 	}
-	return nil
+	for _, e := range pl.events {
+		queueEvent(b, e)
+	}
+	// One batch is one implicit transaction: every row or none.
+	if err := p.pool.SendBatch(ctx, b).Close(); err != nil {
+		return Change{}, pgErr("create conversation", err)
+	}
+	return Change{Conversation: c, Messages: pl.msgs}, nil
 }
 
 func (p *Postgres) Conversation(ctx context.Context, id string) (Conversation, error) {
@@ -168,9 +175,7 @@ func (p *Postgres) Apply(ctx context.Context, id string, fn func(c *Conversation
 	}
 	b = &pgx.Batch{}
 	for _, m := range pl.msgs {
-		b.Queue("INSERT INTO messages ("+pgMsgCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-			m.ID, m.ConversationID, m.Seq, m.Author.Kind, m.Author.ID, m.Author.Name, m.Kind, m.Text, m.Auto,
-			m.CreatedAt.Time, nullString(m.ClientMsgID), m.ScriptID)
+		queueMessage(b, m)
 	}
 	b.Queue(`UPDATE conversations SET visitor_name = $1, state = $2, agent_id = $3, locale = $4, topic = $5,
 		context = $6, closed_at = $7, outcome = $8, last_seq = $9, assigned_at = $10, timers = $11 WHERE id = $12`,
@@ -266,4 +271,11 @@ func scanPgMsg(row pgx.Row) (Message, error) {
 		m.ClientMsgID = *client
 	}
 	return m, nil
+}
+
+// queueMessage adds a planned message's insert to a batch.
+func queueMessage(b *pgx.Batch, m Message) {
+	b.Queue("INSERT INTO messages ("+pgMsgCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+		m.ID, m.ConversationID, m.Seq, m.Author.Kind, m.Author.ID, m.Author.Name, m.Kind, m.Text, m.Auto,
+		m.CreatedAt.Time, nullString(m.ClientMsgID), m.ScriptID)
 }

@@ -11,37 +11,51 @@ import (
 // OpenedAt is now. ErrConflict when the id is taken or the visitor already
 // has a conversation that is not closed; ErrNotFound for an unknown visitor.
 func (s *SQLite) CreateConversation(ctx context.Context, c Conversation) error {
-	return s.StartConversation(ctx, nil, c)
+	_, err := s.StartConversation(ctx, nil, c, Edit{})
+	return err
 }
 
-// StartConversation stores v (when not nil) and c in one request of the
-// writer.
-func (s *SQLite) StartConversation(ctx context.Context, v *Visitor, c Conversation) error {
-	if err := checkContext(c.Context); err != nil {
-		return err
+// StartConversation stores v (when not nil), c and its first edit in one
+// request of the writer's group commit.
+func (s *SQLite) StartConversation(ctx context.Context, v *Visitor, c Conversation, first Edit) (Change, error) {
+	p, err := planStart(c, first)
+	if err != nil {
+		return Change{}, err
 	}
-	c = c.clone()
-	c.OpenedAt = At(msOrNow(c.OpenedAt.Time))
-	c.normalize()
+	c = p.conv
 	timers, err := encodeTimers(c.Timers)
 	if err != nil {
-		return err
+		return Change{}, err
 	}
-	return s.write(ctx, func(w *writer) error {
+	err = s.write(ctx, func(w *writer) error {
 		if v != nil {
 			if err := w.insertVisitor(*v); err != nil {
 				return err
 			}
 		}
 		_, err := w.execText(context.Background(), "INSERT INTO conversations ("+sqliteConvCols+
-			") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+			") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			c.ID, c.VisitorID, c.VisitorName, c.State, c.AgentID, c.Locale, c.Topic, nullJSON(c.Context),
-			c.OpenedAt.UnixMilli(), millis(c.ClosedAt.Time), c.Outcome, millis(c.AssignedAt.Time), timers)
+			c.OpenedAt.UnixMilli(), millis(c.ClosedAt.Time), c.Outcome, c.LastSeq, millis(c.AssignedAt.Time), timers)
 		if err != nil {
 			return sqliteErr("create conversation", err)
 		}
+		for _, m := range p.msgs {
+			if err := w.insertMessage(m); err != nil {
+				return sqliteErr("append message", err)
+			}
+		}
+		for _, e := range p.events {
+			if err := w.insertEvent(e); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
+	if err != nil {
+		return Change{}, err
+	}
+	return Change{Conversation: c, Messages: p.msgs}, nil
 }
 
 func (s *SQLite) Conversation(ctx context.Context, id string) (Conversation, error) {

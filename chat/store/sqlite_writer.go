@@ -213,8 +213,7 @@ func (w *writer) update(id string, fn func(c *Conversation) (Edit, error)) (Chan
 		return Change{}, err
 	}
 	for _, m := range p.msgs {
-		_, err := w.insertMsg.ExecContext(ctx, m.ID, m.ConversationID, m.Seq, m.Author.Kind, m.Author.ID,
-			m.Author.Name, m.Kind, m.Text, m.Auto, m.CreatedAt.UnixMilli(), nullString(m.ClientMsgID), m.ScriptID)
+		err := w.insertMessage(m)
 		if err == nil {
 			continue
 		}
@@ -247,6 +246,13 @@ func (w *writer) update(id string, fn func(c *Conversation) (Edit, error)) (Chan
 	}
 	w.convs.put(c)
 	return Change{Conversation: c, Messages: p.msgs}, nil
+}
+
+// insertMessage stores a planned message.
+func (w *writer) insertMessage(m Message) error {
+	_, err := w.insertMsg.ExecContext(context.Background(), m.ID, m.ConversationID, m.Seq, m.Author.Kind, m.Author.ID,
+		m.Author.Name, m.Kind, m.Text, m.Auto, m.CreatedAt.UnixMilli(), nullString(m.ClientMsgID), m.ScriptID)
+	return err
 }
 
 // nullString is s, or NULL when empty.

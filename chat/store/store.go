@@ -169,9 +169,11 @@ type Store interface {
 
 	// CreateConversation stores a new conversation (LastSeq 0).
 	CreateConversation(ctx context.Context, c Conversation) error
-	// StartConversation stores a new visitor (when v is not nil) and its
-	// new conversation in one transaction: a new shopper costs one commit.
-	StartConversation(ctx context.Context, v *Visitor, c Conversation) error
+	// StartConversation stores a new visitor (when v is not nil), its new
+	// conversation and first, a first edit of it (messages get seqs from 1,
+	// as Apply gives them), in one transaction: a new shopper costs one
+	// commit, greeting included. The change is the conversation as stored.
+	StartConversation(ctx context.Context, v *Visitor, c Conversation, first Edit) (Change, error)
 	Conversation(ctx context.Context, id string) (Conversation, error)
 	// OpenConversation is the visitor's conversation that is not closed.
 	OpenConversation(ctx context.Context, visitorID string) (Conversation, error)

@@ -98,7 +98,7 @@ func testConversations(t *testing.T, s store.Store) {
 func testStartConversation(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	v := store.Visitor{ID: "v1", TokenHash: "th-v1", Name: "Mei", CreatedAt: base}
-	must(t, s.StartConversation(ctx, &v, conv("c1", "v1", base)))
+	must(t, second(s.StartConversation(ctx, &v, conv("c1", "v1", base), store.Edit{})))
 	gotV, err := s.Visitor(ctx, "v1")
 	must(t, err)
 	same(t, "visitor", gotV, v)
@@ -109,19 +109,52 @@ func testStartConversation(t *testing.T, s store.Store) {
 	// A conversation that cannot be stored (the id is taken) takes its
 	// new visitor down with it.
 	v2 := store.Visitor{ID: "v2", TokenHash: "th-v2", Name: "Jie", CreatedAt: base}
-	isErr(t, s.StartConversation(ctx, &v2, conv("c1", "v2", base)), store.ErrConflict)
+	isErr(t, second(s.StartConversation(ctx, &v2, conv("c1", "v2", base), store.Edit{})), store.ErrConflict)
 	_, err = s.Visitor(ctx, "v2")
 	isErr(t, err, store.ErrNotFound)
 
 	// A visitor that cannot be stored (the id is taken) leaves no
 	// conversation behind.
 	dup := store.Visitor{ID: "v1", TokenHash: "th-other", Name: "Again", CreatedAt: base}
-	isErr(t, s.StartConversation(ctx, &dup, conv("c2", "v1", base)), store.ErrConflict)
+	isErr(t, second(s.StartConversation(ctx, &dup, conv("c2", "v1", base), store.Edit{})), store.ErrConflict)
 	_, err = s.Conversation(ctx, "c2")
 	isErr(t, err, store.ErrNotFound)
 
 	// Without a visitor it is CreateConversation: an unknown visitor fails.
-	isErr(t, s.StartConversation(ctx, nil, conv("c3", "nobody", base)), store.ErrNotFound)
+	isErr(t, second(s.StartConversation(ctx, nil, conv("c3", "nobody", base), store.Edit{})), store.ErrNotFound)
+
+	// A first edit (the greeting of a shopper nobody is free for, and its
+	// rule event) is stored with the conversation, seqs from 1.
+	greet := store.Edit{
+		Messages: []store.Message{{Author: store.Author{Kind: store.AuthorSystem, ID: "daogou"}, Kind: "system", Text: "welcome", Auto: true, ScriptID: "greeting.queued"}},
+		Events:   []store.Event{{ConversationID: "ignored", Rule: "greeting", Kind: "breached", Action: "auto_greeting", At: base}},
+	}
+	v4 := store.Visitor{ID: "v4", TokenHash: "th-v4", Name: "Lan", CreatedAt: base}
+	ch, err := s.StartConversation(ctx, &v4, conv("c4", "v4", base), greet)
+	must(t, err)
+	if ch.Conversation.LastSeq != 1 || len(ch.Messages) != 1 || ch.Messages[0].Seq != 1 || ch.Messages[0].ID == "" || ch.Messages[0].ConversationID != "c4" {
+		t.Fatalf("change = last seq %d, messages %+v; want seq 1 with an id", ch.Conversation.LastSeq, ch.Messages)
+	}
+	gotC, err = s.Conversation(ctx, "c4")
+	must(t, err)
+	same(t, "last seq", gotC.LastSeq, int64(1))
+	msgs, err := s.Messages(ctx, "c4", 0, 0)
+	must(t, err)
+	if len(msgs) != 1 || msgs[0].Text != "welcome" || msgs[0].Seq != 1 || !msgs[0].Auto {
+		t.Fatalf("messages = %+v, want the greeting at seq 1", msgs)
+	}
+	evs, err := s.Events(ctx, time.Time{})
+	must(t, err)
+	if len(evs) != 1 || evs[0].ConversationID != "c4" || evs[0].Action != "auto_greeting" {
+		t.Fatalf("events = %+v, want the greeting's", evs)
+	}
+
+	// When the conversation fails, its first edit is not stored either.
+	v5 := store.Visitor{ID: "v5", TokenHash: "th-v5", Name: "Bo", CreatedAt: base}
+	isErr(t, second(s.StartConversation(ctx, &v5, conv("c4", "v5", base), greet)), store.ErrConflict)
+	evs, err = s.Events(ctx, time.Time{})
+	must(t, err)
+	same(t, "events after a failed start", len(evs), 1)
 }
 
 func testConversationLists(t *testing.T, s store.Store) {
