@@ -67,3 +67,36 @@ func benchAppendParallel(b *testing.B, s store.Store, prefix string, perCPU int)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
 }
+
+// benchStart stores new shoppers as a connect storm does: a visitor, its
+// conversation and the greeting with its rule event, one transaction each,
+// from 128 goroutines per CPU.
+func benchStart(b *testing.B, s store.Store) {
+	ctx := context.Background()
+	var n atomic.Int64
+	greeting := store.Edit{
+		Messages: []store.Message{{Author: store.Author{Kind: store.AuthorSystem, ID: "daogou", Name: "Shop"}, Kind: "system", Auto: true,
+			ScriptID: "greeting.queued.en.1", Text: "Hi there, thanks for stopping by! Everyone is helping other shoppers right now: you are number 3 in line, about 1 minute."}},
+		Events: []store.Event{{Rule: "greeting", Kind: "breached", Action: "auto_greeting"}},
+	}
+	b.ReportAllocs()
+	b.SetParallelism(128)
+	b.ResetTimer()
+	cpu := cpuTime()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			now := time.Now()
+			v := store.Visitor{ID: store.NewID(), TokenHash: fmt.Sprintf("th-%d", n.Add(1)), Name: "Ann", CreatedAt: now}
+			c := store.Conversation{ID: store.NewID(), VisitorID: v.ID, VisitorName: v.Name, State: store.Queued, Locale: "en", OpenedAt: store.At(now)}
+			if _, err := s.StartConversation(ctx, &v, c, greeting); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	if used := cpuTime() - cpu; used > 0 {
+		b.ReportMetric(float64(used.Microseconds())/float64(b.N), "cpu-µs/op")
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "starts/s")
+}

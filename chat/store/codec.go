@@ -151,10 +151,12 @@ func plan(cur Conversation, fn func(c *Conversation) (Edit, error)) (updatePlan,
 		out[i] = m
 	}
 	next.LastSeq = cur.LastSeq + int64(len(out))
-	for i := range edit.Events {
-		edit.Events[i].ConversationID = cur.ID
+	events := make([]Event, len(edit.Events)) // the caller's stay as they were
+	for i, e := range edit.Events {
+		e.ConversationID = cur.ID
+		events[i] = e
 	}
-	return updatePlan{conv: next, msgs: out, events: edit.Events}, nil
+	return updatePlan{conv: next, msgs: out, events: events}, nil
 }
 
 // planStart normalizes a new conversation and plans its first edit on it.

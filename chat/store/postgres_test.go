@@ -156,3 +156,8 @@ func BenchmarkPostgresAppend(b *testing.B) {
 	s, _ := openPostgres(b, store.PoolOptions{MaxConns: 16}, zap.NewNop())
 	benchAppend(b, s)
 }
+
+func BenchmarkPostgresStart(b *testing.B) {
+	s, _ := openPostgres(b, store.PoolOptions{MaxConns: 16}, zap.NewNop())
+	benchStart(b, s)
+}

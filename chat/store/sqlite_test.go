@@ -314,3 +314,8 @@ func BenchmarkSQLiteAppend(b *testing.B) {
 	s := openSQLite(b, filepath.Join(b.TempDir(), "daogou.db"), zap.NewNop())
 	benchAppend(b, s)
 }
+
+func BenchmarkSQLiteStart(b *testing.B) {
+	s := openSQLite(b, filepath.Join(b.TempDir(), "daogou.db"), zap.NewNop())
+	benchStart(b, s)
+}
