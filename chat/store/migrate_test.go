@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"go.uber.org/zap/zaptest"
 )
@@ -120,5 +121,78 @@ func TestMigrateSQLiteLater(t *testing.T) {
 	}
 	if err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'c'").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("the broken step left table c (%d, %v)", n, err)
+	}
+}
+
+// TestMigrateSQLiteLeanWrites upgrades a database that holds rule events
+// from the first schema: the events stay, new ones get higher ids, and the
+// index nobody read is gone.
+func TestMigrateSQLiteLeanWrites(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", path+"?_foreign_keys=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps, err := loadMigrations("sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrateSQLite(ctx, conn, steps[:1], zaptest.NewLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"INSERT INTO visitors (id, token_hash, name, created_at) VALUES ('v1', 'h', 'Ann', 1)",
+		"INSERT INTO conversations (id, visitor_id, visitor_name, state, agent_id, locale, topic, opened_at, outcome) VALUES ('c1', 'v1', 'Ann', 'assigned', 'a1', 'en', '', 1, '')",
+		"INSERT INTO events (conversation_id, agent_id, rule, kind, action, elapsed_ms, at) VALUES ('c1', 'a1', 'greeting', 'met', '', 900, 1000)",
+		"INSERT INTO events (conversation_id, agent_id, rule, kind, action, elapsed_ms, at) VALUES ('c1', 'a1', 'first_response', 'breached', 'holding_reply', 3000, 2000)",
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	conn.Close()
+	db.Close()
+
+	s, err := OpenSQLite(ctx, path, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.Apply(ctx, "c1", func(*Conversation) (Edit, error) {
+		return Edit{Events: []Event{{AgentID: "a1", Rule: "first_response", Kind: "met", Elapsed: time.Second, At: time.UnixMilli(2000)}}}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	rows, err := s.rdb.QueryContext(ctx, "SELECT id FROM events ORDER BY at, id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err = collect(rows, func(sc scanner) (int64, error) {
+		var id int64
+		return id, sc.Scan(&id)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ids, []int64{1, 2, 3}) {
+		t.Fatalf("event ids %v, want the two kept and the new one after them", ids)
+	}
+	evs, err := s.Events(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 3 || evs[0].Rule != "greeting" || evs[1].Action != "holding_reply" || evs[2].Kind != "met" {
+		t.Fatalf("events after the upgrade: %+v", evs)
+	}
+	var n int
+	if err := s.rdb.QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'conversations_state'").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("conversations_state still there (%d, %v)", n, err)
 	}
 }
