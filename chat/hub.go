@@ -489,8 +489,13 @@ func (h *Hub) publish(p packet, channels ...string) {
 	}
 }
 
-// publishFrame encodes a plain frame once and publishes it.
+// publishFrame encodes a plain frame once and publishes it. On a single
+// instance a frame no session listens to is not even encoded (a shopper's
+// opening tells supervisors, who are often not there).
 func (h *Hub) publishFrame(typ, convID string, body any, channels ...string) {
+	if h.single && !h.hasLocal(channels...) {
+		return
+	}
 	h.publish(packet{kind: pkPlain, conv: convID, frame: encode(typ, convID, "", body)}, channels...)
 }
 

@@ -287,9 +287,15 @@ func (h *Hub) openCount(ctx context.Context, now time.Time) int {
 	return h.openN
 }
 
-// hasLocal reports whether a session of this instance listens on channel.
-func (h *Hub) hasLocal(channel string) bool {
+// hasLocal reports whether a session of this instance listens on any of
+// channels.
+func (h *Hub) hasLocal(channels ...string) bool {
 	h.subsMu.RLock()
 	defer h.subsMu.RUnlock()
-	return len(h.subs[channel]) > 0
+	for _, c := range channels {
+		if len(h.subs[c]) > 0 {
+			return true
+		}
+	}
+	return false
 }
