@@ -45,6 +45,14 @@ func (o *outbox) take() []item {
 	return out
 }
 
+// claim makes the caller the writer before anything is queued: push starts
+// none until the caller, done with takeAll and take, gives the role back.
+func (o *outbox) claim() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.running = true
+}
+
 // takeAll returns everything queued; the caller stays the writer (even
 // with nothing queued) and goes on with take.
 func (o *outbox) takeAll() []item {

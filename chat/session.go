@@ -406,9 +406,7 @@ func (s *Session) holdOpening() {
 	if s.batch == nil {
 		return
 	}
-	s.out.mu.Lock()
-	s.out.running = true // queue() starts no writer: the handler is it
-	s.out.mu.Unlock()
+	s.out.claim() // queue() starts no writer: the handler is it
 	s.opening = true
 }
 
