@@ -60,12 +60,17 @@ func benchAppendParallel(b *testing.B, s store.Store, prefix string, perCPU int)
 			}
 		}
 	})
+	reportRate(b, cpu, "appends/s")
+}
+
+// reportRate stops the timer and reports the process's CPU per operation
+// (callers included: operations per core-second is 1e6 / it) and the rate.
+func reportRate(b *testing.B, cpu time.Duration, unit string) {
 	b.StopTimer()
 	if used := cpuTime() - cpu; used > 0 {
-		// The whole process, callers included: appends per core-second is 1e6 / this.
 		b.ReportMetric(float64(used.Microseconds())/float64(b.N), "cpu-µs/op")
 	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
 }
 
 // benchStart stores new shoppers as a connect storm does: a visitor, its
@@ -94,9 +99,5 @@ func benchStart(b *testing.B, s store.Store) {
 			}
 		}
 	})
-	b.StopTimer()
-	if used := cpuTime() - cpu; used > 0 {
-		b.ReportMetric(float64(used.Microseconds())/float64(b.N), "cpu-µs/op")
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "starts/s")
+	reportRate(b, cpu, "starts/s")
 }
