@@ -164,13 +164,14 @@ func (h *Hub) open(ctx context.Context, p openParams) (store.Conversation, error
 		}
 	}
 	h.log.Info("conversation opened", zap.String("conversation_id", c.ID), zap.String("agent_id", agentID), zap.String("visitor_id", c.VisitorID))
-	h.publishFrame(TypeOpened, c.ID, convBody{h.view(c)}, visitorChannel(c.VisitorID))
+	view := h.view(c) // the same for the shopper now and the supervisors below
+	h.publishFrame(TypeOpened, c.ID, convBody{view}, visitorChannel(c.VisitorID))
 	if ok {
 		h.announceAssigned(c)
 	} else {
 		h.tellQueue()
 	}
-	h.publishFrame(TypeConvUpdated, c.ID, convBody{h.view(c)}, supervisorChannel)
+	h.publishFrame(TypeConvUpdated, c.ID, convBody{view}, supervisorChannel)
 	for _, ev := range first.Events {
 		h.counted(ev)
 	}
