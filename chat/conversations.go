@@ -39,17 +39,9 @@ func (h *Hub) change(ctx context.Context, id string, m mutation, stored func(sto
 			return store.Edit{}, err
 		}
 		effects = eff
-		msgs = append(msgs, h.autoMessages(c, eff, place)...)
-		// Stamped with the time the rules saw: a turn starts at its
-		// message's created_at, however long the commit queue was.
-		for i := range msgs {
-			if msgs[i].CreatedAt.IsZero() {
-				msgs[i].CreatedAt = store.At(now)
-			}
-		}
-		// The rule events are stored with the change: no commit of their own.
-		events = eventsOf(c, eff, now)
-		return store.Edit{Messages: msgs, Events: events}, nil
+		e := h.edit(c, msgs, eff, place, now)
+		events = e.Events
+		return e, nil
 	})
 	if err == nil && stored != nil {
 		stored(ch)
@@ -58,16 +50,36 @@ func (h *Hub) change(ctx context.Context, id string, m mutation, stored func(sto
 		return ch, false, err
 	}
 	c := ch.Conversation
-	for _, ev := range events {
-		h.counted(ev)
-	}
-	for _, msg := range ch.Messages {
-		h.metrics.messages.WithLabelValues(msg.Author.Kind).Inc()
-		h.publish(packet{kind: pkMessage, conv: c.ID, seq: msg.Seq, frame: encodeMessageNew(msg)}, h.audience(c)...)
-	}
+	h.announce(c, events, ch.Messages)
 	reassign := h.carryOut(c, effects, now)
 	h.sched.Arm(c.ID, c.Timers.Next())
 	return ch, reassign, nil
+}
+
+// edit is what a change stores: msgs and the automatic messages effects
+// call for, stamped with the time the rules saw (a turn starts at its
+// message's created_at, however long the commit queue was), and the rule
+// events, stored with the change at no commit of their own.
+func (h *Hub) edit(c *store.Conversation, msgs []store.Message, effects []rules.Effect, place *lazyPlace, now time.Time) store.Edit {
+	msgs = append(msgs, h.autoMessages(c, effects, place)...)
+	for i := range msgs {
+		if msgs[i].CreatedAt.IsZero() {
+			msgs[i].CreatedAt = store.At(now)
+		}
+	}
+	return store.Edit{Messages: msgs, Events: eventsOf(c, effects, now)}
+}
+
+// announce does what follows a stored edit: its rule events counted, its
+// messages counted and published.
+func (h *Hub) announce(c store.Conversation, events []store.Event, msgs []store.Message) {
+	for _, ev := range events {
+		h.counted(ev)
+	}
+	for _, msg := range msgs {
+		h.metrics.messages.WithLabelValues(msg.Author.Kind).Inc()
+		h.publish(packet{kind: pkMessage, conv: c.ID, seq: msg.Seq, frame: encodeMessageNew(msg)}, h.audience(c)...)
+	}
 }
 
 // audience is every channel that sees a conversation's messages.
@@ -133,12 +145,7 @@ func (h *Hub) open(ctx context.Context, p openParams) (store.Conversation, error
 	// the queue.
 	var first store.Edit
 	if breaches(opened) {
-		place := &lazyPlace{h: h, ctx: ctx, id: c.ID, back: !ok}
-		first.Messages = h.autoMessages(&c, opened, place)
-		for i := range first.Messages {
-			first.Messages[i].CreatedAt = store.At(now)
-		}
-		first.Events = eventsOf(&c, opened, now)
+		first = h.edit(&c, nil, opened, &lazyPlace{h: h, ctx: ctx, id: c.ID, back: !ok}, now)
 	}
 	// The conversation's lock is held until its opening effects are out: an
 	// agent's first message waits, so timer.started comes before timer.met.
@@ -172,13 +179,7 @@ func (h *Hub) open(ctx context.Context, p openParams) (store.Conversation, error
 		h.tellQueue()
 	}
 	h.publishFrame(TypeConvUpdated, c.ID, convBody{view}, supervisorChannel)
-	for _, ev := range first.Events {
-		h.counted(ev)
-	}
-	for _, msg := range ch.Messages {
-		h.metrics.messages.WithLabelValues(msg.Author.Kind).Inc()
-		h.publish(packet{kind: pkMessage, conv: c.ID, seq: msg.Seq, frame: encodeMessageNew(msg)}, h.audience(c)...)
-	}
+	h.announce(c, first.Events, ch.Messages)
 	h.carryOut(c, opened, now)
 	h.stats.opened()
 	return c, nil

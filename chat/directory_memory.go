@@ -238,15 +238,18 @@ func (d *MemoryDirectory) Next(context.Context) (routing.Entry, string, bool, er
 func (d *MemoryDirectory) Place(_ context.Context, convID string) (queuePlace, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	pos := d.queue.Position(convID)
-	return queuePlace{ConversationID: convID, Position: pos, Wait: waitFor(pos, d.handling.Mean(), d.routableLocked())}, nil
+	return d.placeLocked(convID, d.queue.Position(convID)), nil
 }
 
 func (d *MemoryDirectory) Back(context.Context) (queuePlace, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	pos := d.queue.Len() + 1
-	return queuePlace{Position: pos, Wait: waitFor(pos, d.handling.Mean(), d.routableLocked())}, nil
+	return d.placeLocked("", d.queue.Len()+1), nil
+}
+
+// placeLocked is position pos in the queue with its estimated wait.
+func (d *MemoryDirectory) placeLocked(convID string, pos int) queuePlace {
+	return queuePlace{ConversationID: convID, Position: pos, Wait: waitFor(pos, d.handling.Mean(), d.routableLocked())}
 }
 
 func (d *MemoryDirectory) Moved(context.Context) ([]queuePlace, error) {

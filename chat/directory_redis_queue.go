@@ -190,12 +190,7 @@ func (d *RedisDirectory) Place(ctx context.Context, convID string) (queuePlace, 
 	if err != nil {
 		return queuePlace{ConversationID: convID}, err
 	}
-	s, err := d.snapshot(ctx)
-	if err != nil {
-		return queuePlace{ConversationID: convID}, err
-	}
-	pos := int(rank) + 1
-	return queuePlace{ConversationID: convID, Position: pos, Wait: waitFor(pos, d.meanHandling(ctx), s.agents)}, nil
+	return d.placeAt(ctx, convID, int(rank)+1)
 }
 
 func (d *RedisDirectory) Back(ctx context.Context) (queuePlace, error) {
@@ -203,12 +198,16 @@ func (d *RedisDirectory) Back(ctx context.Context) (queuePlace, error) {
 	if err != nil {
 		return queuePlace{}, err
 	}
+	return d.placeAt(ctx, "", int(n)+1)
+}
+
+// placeAt is position pos in the queue with its estimated wait.
+func (d *RedisDirectory) placeAt(ctx context.Context, convID string, pos int) (queuePlace, error) {
 	s, err := d.snapshot(ctx)
 	if err != nil {
-		return queuePlace{}, err
+		return queuePlace{ConversationID: convID}, err
 	}
-	pos := int(n) + 1
-	return queuePlace{Position: pos, Wait: waitFor(pos, d.meanHandling(ctx), s.agents)}, nil
+	return queuePlace{ConversationID: convID, Position: pos, Wait: waitFor(pos, d.meanHandling(ctx), s.agents)}, nil
 }
 
 // movedScript finds, in one atomic step, the waiting conversations whose

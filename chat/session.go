@@ -94,7 +94,6 @@ type Session struct {
 	readDone   chan struct{} // closed when reading has ended for good
 	writerDone chan struct{} // closed when the final item has been handled
 	broken     bool          // a write failed: the writer only drains (writer-owned)
-	opening    bool          // the connecting handler is the writer (holdOpening)
 	nextPing   atomic.Int64  // unix nanoseconds; the hub's pinger reads it
 	heard      atomic.Int64  // unix nanoseconds of the last frame read; the pinger reads it
 	onEnd      func()        // run once the session is removed
@@ -403,20 +402,12 @@ func (s *Session) writeBatch(batch []item, hold bool) (closed bool) {
 // out in one write call from the handler's own goroutine. Only for openings
 // that queue a few frames: nothing is written until sendOpening.
 func (s *Session) holdOpening() {
-	if s.batch == nil {
-		return
-	}
 	s.out.claim() // queue() starts no writer: the handler is it
-	s.opening = true
 }
 
 // sendOpening ends holdOpening: the handshake and every frame queued since
 // go out together, then the outbox starts writers again as usual.
 func (s *Session) sendOpening() {
-	if !s.opening {
-		return
-	}
-	s.opening = false
 	select {
 	case <-s.done:
 		// Closing already: the close waits for the peer's answer while the

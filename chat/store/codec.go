@@ -159,15 +159,11 @@ func plan(cur Conversation, fn func(c *Conversation) (Edit, error)) (updatePlan,
 	return updatePlan{conv: next, msgs: out, events: events}, nil
 }
 
-// planStart normalizes a new conversation and plans its first edit on it.
+// planStart plans a new conversation's first edit on it: seqs from 1, an
+// empty OpenedAt made now (plan checks the context, copies, normalizes).
 func planStart(c Conversation, first Edit) (updatePlan, error) {
-	if err := checkContext(c.Context); err != nil {
-		return updatePlan{}, err
-	}
-	c = c.clone()
 	c.OpenedAt = At(msOrNow(c.OpenedAt.Time))
 	c.LastSeq = 0
-	c.normalize()
 	return plan(c, func(*Conversation) (Edit, error) { return first, nil })
 }
 

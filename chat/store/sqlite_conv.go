@@ -45,12 +45,7 @@ func (s *SQLite) StartConversation(ctx context.Context, v *Visitor, c Conversati
 				return sqliteErr("append message", err)
 			}
 		}
-		for _, e := range p.events {
-			if err := w.insertEvent(e); err != nil {
-				return err
-			}
-		}
-		return nil
+		return w.insertEvents(p.events)
 	})
 	if err != nil {
 		return Change{}, err

@@ -161,23 +161,18 @@ func (s *SQLite) AddEvents(ctx context.Context, es ...Event) error {
 	if len(es) == 0 {
 		return nil
 	}
-	return s.write(ctx, func(w *writer) error {
-		for _, e := range es {
-			if err := w.insertEvent(e); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return s.write(ctx, func(w *writer) error { return w.insertEvents(es) })
 }
 
-// insertEvent adds one event row (a zero At is now).
-func (w *writer) insertEvent(e Event) error {
-	_, err := w.execText(context.Background(), `INSERT INTO events
-		(conversation_id, agent_id, rule, kind, action, elapsed_ms, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		e.ConversationID, e.AgentID, e.Rule, e.Kind, e.Action, e.Elapsed.Milliseconds(), msOrNow(e.At).UnixMilli())
-	if err != nil {
-		return sqliteErr("add event", err)
+// insertEvents adds event rows (a zero At is now).
+func (w *writer) insertEvents(es []Event) error {
+	for _, e := range es {
+		_, err := w.execText(context.Background(), `INSERT INTO events
+			(conversation_id, agent_id, rule, kind, action, elapsed_ms, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			e.ConversationID, e.AgentID, e.Rule, e.Kind, e.Action, e.Elapsed.Milliseconds(), msOrNow(e.At).UnixMilli())
+		if err != nil {
+			return sqliteErr("add event", err)
+		}
 	}
 	return nil
 }

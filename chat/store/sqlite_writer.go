@@ -239,10 +239,8 @@ func (w *writer) update(id string, fn func(c *Conversation) (Edit, error)) (Chan
 	if _, err := st.ExecContext(ctx, args...); err != nil {
 		return Change{}, sqliteErr("save conversation", err)
 	}
-	for _, e := range p.events {
-		if err := w.insertEvent(e); err != nil {
-			return Change{}, err
-		}
+	if err := w.insertEvents(p.events); err != nil {
+		return Change{}, err
 	}
 	w.convs.put(c)
 	return Change{Conversation: c, Messages: p.msgs}, nil
