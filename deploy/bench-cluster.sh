@@ -12,13 +12,10 @@
 # BIN (./bin, holding daogou and daogou-load).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${BIN:-./bin}
 INSTANCES=${INSTANCES:-5}
 SESSIONS=${SESSIONS:-19000}
 RATE=${RATE:-60}
 HOLD=${HOLD:-60s}
-PG=${PG:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
-REDIS=${REDIS:-redis://127.0.0.1:6379/0}
 DB=bench_cluster
 . deploy/bench-shared.sh
 

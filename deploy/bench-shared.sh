@@ -1,8 +1,12 @@
 # bench-shared: what the benchmarks of several instances on one Redis and
 # one PostgreSQL share. Sourced by bench-cluster.sh and bench-two.sh after
-# they set BIN, PG, REDIS and DB; it builds the binaries when missing, sets
-# tmp (removed on exit, with the servers in pids), makes the database DB
-# afresh, deletes the Redis keys under DB: and sets dbURL to the database.
+# they set DB; it gives BIN, PG and REDIS their defaults, builds the
+# binaries when missing, sets tmp (removed on exit, with the servers in
+# pids), makes the database DB afresh, deletes the Redis keys under DB: and
+# sets dbURL to the database.
+BIN=${BIN:-./bin}
+PG=${PG:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
+REDIS=${REDIS:-redis://127.0.0.1:6379/0}
 [ -x "$BIN/daogou" ] && [ -x "$BIN/daogou-load" ] || { go build -o "$BIN/daogou" ./cmd/daogou; go build -o "$BIN/daogou-load" ./cmd/daogou-load; }
 
 tmp=$(mktemp -d)

@@ -13,12 +13,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "${1:-}" = "--" ] && shift
-BIN=${BIN:-./bin}
 CONVERSATIONS=${CONVERSATIONS:-500}
 RATE=${RATE:-500}
 DURATION=${DURATION:-15s}
-PG=${PG:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
-REDIS=${REDIS:-redis://127.0.0.1:6379/0}
 DB=bench_two
 PASSWORD=bench-pass-123
 PIN0=() PIN1=()
