@@ -96,6 +96,7 @@ type Hub struct {
 	wg      sync.WaitGroup
 	quit    chan struct{}
 	park    *parker // nil: every session keeps a reader goroutine
+	pool    *workers
 	due     chan string
 	closing atomic.Bool
 	single  bool // the broker is in memory: no other instance to tell
@@ -151,6 +152,7 @@ func NewHub(cfg Config, d Deps) *Hub {
 		due:      make(chan string, 4096),
 		events:   make(chan store.Event, 8192),
 	}
+	h.pool = newWorkers(h.quit, &h.wg, workersIdle)
 	_, h.single = d.Broker.(*MemoryBroker)
 	h.misses = make(map[string]bool)
 	h.sched = newScheduler(h.clock, h.onDue)
@@ -343,7 +345,7 @@ func (h *Hub) serve(s *Session, onEnd func()) {
 		s.readLoop(false)
 		return
 	}
-	go s.readLoop(false)
+	h.pool.run(func() { s.readLoop(false) })
 }
 
 // remove waits for a session's writer to send the close and forgets the

@@ -154,14 +154,8 @@ func (s *Session) queue(it item) {
 	}
 }
 
-// startWriter runs a writer goroutine until the queue is empty.
-func (s *Session) startWriter() {
-	s.hub.wg.Add(1)
-	go func() {
-		defer s.hub.wg.Done()
-		s.writeLoop()
-	}()
-}
+// startWriter runs a writer until the queue is empty.
+func (s *Session) startWriter() { s.hub.pool.run(s.writeLoop) }
 
 // reply sends a frame to this session only.
 func (s *Session) reply(typ, convID, ref string, body any) {
@@ -293,9 +287,12 @@ func (s *Session) park() bool {
 // the session is closing).
 func (s *Session) resume() {
 	if s.rstate.CompareAndSwap(parked, reading) {
-		go s.readLoop(true)
+		s.hub.pool.run(s.resumed)
 	}
 }
+
+// resumed is the reader of a session woken by a readable socket.
+func (s *Session) resumed() { s.readLoop(true) }
 
 // end runs once the reader has failed or the peer closed: it waits for the
 // writer's close and removes the session.
