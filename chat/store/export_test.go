@@ -16,3 +16,6 @@ func WriterPragma(s *SQLite, name string) (string, error) {
 	})
 	return v, err
 }
+
+// Checkpoint runs the checkpointer's passive checkpoint now.
+func Checkpoint(s *SQLite) (logPages, moved int, err error) { return s.checkpoint() }

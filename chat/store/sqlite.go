@@ -26,6 +26,15 @@ const (
 	sqliteBatch = 256
 	// sqliteBusy is how long a connection waits for a lock (ms).
 	sqliteBusy = 5000
+	// sqliteCheckpointEvery is how often a goroutine of its own copies the
+	// WAL's new pages into the database file (a passive checkpoint, beside
+	// the writer). A page written many times in that while is copied once.
+	sqliteCheckpointEvery = time.Second
+	// sqliteWALPages is the WAL length (4 KiB pages) at which the writer
+	// checkpoints itself, after a commit: under a steady load the WAL never
+	// empties between the passive checkpoints, and the writer's own
+	// checkpoint, finding most pages copied already, lets it start over.
+	sqliteWALPages = 16384
 )
 
 // SQLite is the embedded Store. SQLite has one writer, so every write goes
@@ -48,6 +57,11 @@ type SQLite struct {
 	shut   atomic.Bool // closed, readable without mu
 	reqs   chan *writeReq
 	done   chan struct{} // the writer has stopped
+
+	cdb    *sql.DB     // the checkpointer's connection
+	wrote  atomic.Bool // committed since the last checkpoint
+	stopCk chan struct{}
+	ckDone chan struct{}
 }
 
 var _ Store = (*SQLite)(nil)
@@ -78,7 +92,8 @@ func OpenSQLite(ctx context.Context, path string, log *zap.Logger) (*SQLite, err
 	}
 	// temp_store=MEMORY keeps each request's savepoint journal in memory:
 	// on a file it cost a write per page a request touched.
-	wdsn := fmt.Sprintf("%s?_busy_timeout=%d&_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1&_pragma=temp_store(MEMORY)", path, sqliteBusy)
+	wdsn := fmt.Sprintf("%s?_busy_timeout=%d&_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(%d)",
+		path, sqliteBusy, sqliteWALPages)
 	wdb, err := sql.Open("sqlite", wdsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -112,15 +127,27 @@ func OpenSQLite(ctx context.Context, path string, log *zap.Logger) (*SQLite, err
 	readers := max(4, runtime.GOMAXPROCS(0))
 	rdb.SetMaxOpenConns(readers)
 	rdb.SetMaxIdleConns(readers)
+	cdb, err := sql.Open("sqlite", fmt.Sprintf("%s?_busy_timeout=%d", path, sqliteBusy))
+	if err != nil {
+		w.close()
+		_ = wdb.Close()
+		_ = rdb.Close()
+		return nil, fmt.Errorf("store: open %s for checkpoints: %w", path, err)
+	}
+	cdb.SetMaxOpenConns(1)
 	s := &SQLite{
-		log:  log,
-		rdb:  rdb,
-		wdb:  wdb,
-		w:    w,
-		reqs: make(chan *writeReq, sqliteQueue),
-		done: make(chan struct{}),
+		log:    log,
+		rdb:    rdb,
+		wdb:    wdb,
+		w:      w,
+		reqs:   make(chan *writeReq, sqliteQueue),
+		done:   make(chan struct{}),
+		cdb:    cdb,
+		stopCk: make(chan struct{}),
+		ckDone: make(chan struct{}),
 	}
 	go s.loop()
+	go s.checkpoints()
 	log.Info("opened", zap.String("path", path))
 	return s, nil
 }
@@ -215,11 +242,41 @@ func (s *SQLite) loop() {
 			}
 		}
 		s.w.commitBatch(batch, s.log)
+		s.wrote.Store(true)
 		for i, r := range batch {
 			r.done <- struct{}{}
 			batch[i] = nil
 		}
 	}
+}
+
+// checkpoints copies what was committed into the database file every
+// sqliteCheckpointEvery, on its own connection, so that the writer's
+// commits do not wait for it, until Close.
+func (s *SQLite) checkpoints() {
+	defer close(s.ckDone)
+	tick := time.NewTicker(sqliteCheckpointEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stopCk:
+			return
+		case <-tick.C:
+		}
+		if !s.wrote.Swap(false) {
+			continue
+		}
+		if _, _, err := s.checkpoint(); err != nil {
+			s.log.Warn("checkpoint failed", zap.Error(err))
+		}
+	}
+}
+
+// checkpoint runs one passive checkpoint: pages in the WAL, and copied.
+func (s *SQLite) checkpoint() (logPages, moved int, err error) {
+	var busy int
+	err = s.cdb.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logPages, &moved)
+	return logPages, moved, err
 }
 
 // Close stops taking writes, lets the writer commit everything already
@@ -236,9 +293,14 @@ func (s *SQLite) Close() error {
 	close(s.reqs)
 	s.mu.Unlock()
 	<-s.done
+	close(s.stopCk)
+	<-s.ckDone
 
 	var errs []error
 	s.closeStmts()
+	if err := s.cdb.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("store: close checkpointer: %w", err))
+	}
 	if err := s.rdb.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("store: close readers: %w", err))
 	}

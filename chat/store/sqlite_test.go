@@ -47,7 +47,8 @@ func TestSQLitePragmas(t *testing.T) {
 		{"synchronous", "2"}, // FULL: a commit is on disk before the write is answered
 		{"foreign_keys", "1"},
 		{"busy_timeout", "5000"},
-		{"temp_store", "2"}, // MEMORY: savepoint journals stay off the disk
+		{"temp_store", "2"},             // MEMORY: savepoint journals stay off the disk
+		{"wal_autocheckpoint", "16384"}, // the checkpointer copies pages; the writer only restarts a long WAL
 	} {
 		t.Run(tc.pragma, func(t *testing.T) {
 			got, err := store.WriterPragma(s, tc.pragma)
@@ -58,6 +59,25 @@ func TestSQLitePragmas(t *testing.T) {
 				t.Fatalf("PRAGMA %s = %s, want %s", tc.pragma, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestSQLiteCheckpoint: the checkpointer's passive checkpoint copies what
+// the writer committed, beside it.
+func TestSQLiteCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	s := openSQLite(t, filepath.Join(t.TempDir(), "daogou.db"), zaptest.NewLogger(t))
+	for i := range 20 {
+		if err := s.CreateVisitor(ctx, store.Visitor{ID: fmt.Sprint("v", i), CreatedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logPages, moved, err := store.Checkpoint(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if logPages == 0 || moved != logPages {
+		t.Fatalf("checkpoint: %d pages in the WAL, %d copied; want all of at least one", logPages, moved)
 	}
 }
 
