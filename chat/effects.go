@@ -277,8 +277,8 @@ func (h *Hub) onDue(convID string) {
 	}
 }
 
-// dueLoop carries out due deadlines, up to cfg.Workers at once, each on a
-// goroutine of its own that exists only while it runs. Many in flight at
+// dueLoop carries out due deadlines, up to cfg.Workers at once, on the
+// hub's workers. Many in flight at
 // once is what lets the store commit them together: a tick waits for one
 // durable commit, and a burst of deadlines (thousands of shoppers who wrote
 // in the same few seconds) would otherwise queue behind a few commits.
@@ -292,7 +292,7 @@ func (h *Hub) dueLoop() {
 			case <-h.quit:
 				return
 			}
-			h.spawn(func() {
+			h.pool.run(func() {
 				defer func() { <-sem }()
 				h.tick(id)
 			})

@@ -34,7 +34,7 @@ type Config struct {
 	PromisedWait    time.Duration // {wait_minutes} when nothing better is known
 	TokenTTL        time.Duration
 	SendQueue       int // frames queued per session before it counts as slow
-	Workers         int // due deadlines carried out at once, at most (each its own goroutine while it runs)
+	Workers         int // due deadlines carried out at once, at most (on the hub's workers)
 	AllowedOrigins  []string
 	PasswordCost    int    // bcrypt cost of new password hashes
 	Instance        string // this process's name in a cluster (a new UUID when empty)
@@ -51,7 +51,7 @@ func DefaultConfig() Config {
 		PromisedWait:    10 * time.Minute,
 		TokenTTL:        12 * time.Hour,
 		SendQueue:       256,
-		Workers:         32,
+		Workers:         256,
 		PasswordCost:    bcrypt.DefaultCost,
 	}
 }
@@ -138,7 +138,7 @@ func NewHub(cfg Config, d Deps) *Hub {
 		cfg.PasswordCost = bcrypt.DefaultCost
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 32
+		cfg.Workers = 256
 	}
 	h := &Hub{
 		cfg: cfg, store: d.Store, broker: d.Broker, scripts: d.Scripts,
