@@ -35,13 +35,7 @@ func appendMessageNew(b []byte, m store.Message) []byte {
 	b = append(b, `,"auto":`...)
 	b = strconv.AppendBool(b, m.Auto)
 	b = append(b, `,"created_at":`...)
-	if m.CreatedAt.IsZero() {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '"')
-		b = m.CreatedAt.UTC().AppendFormat(b, wireTimeLayout)
-		b = append(b, '"')
-	}
+	b = appendWireTime(b, m.CreatedAt)
 	if m.ClientMsgID != "" {
 		b = append(b, `,"client_msg_id":`...)
 		b = appendJSONString(b, m.ClientMsgID)
@@ -51,6 +45,60 @@ func appendMessageNew(b []byte, m store.Message) []byte {
 		b = appendJSONString(b, m.ScriptID)
 	}
 	return append(b, "}}}"...)
+}
+
+// appendFrameHead writes an outFrame up to its body, as encoding/json does.
+func appendFrameHead(b []byte, typ, ref, convID string) []byte {
+	b = append(b, `{"type":`...)
+	b = appendJSONString(b, typ)
+	if ref != "" {
+		b = append(b, `,"ref":`...)
+		b = appendJSONString(b, ref)
+	}
+	if convID != "" {
+		b = append(b, `,"conversation_id":`...)
+		b = appendJSONString(b, convID)
+	}
+	return append(b, `,"body":`...)
+}
+
+// appendAck ends a message.ack frame begun by appendFrameHead.
+func appendAck(b []byte, v ackBody) []byte {
+	b = append(b, `{"client_msg_id":`...)
+	b = appendJSONString(b, v.ClientMsgID)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, v.Seq, 10)
+	b = append(b, `,"message_id":`...)
+	b = appendJSONString(b, v.MessageID)
+	return append(b, "}}"...)
+}
+
+// appendTimerStarted ends a timer.started frame begun by appendFrameHead.
+func appendTimerStarted(b []byte, v timerStartedBody) []byte {
+	b = append(b, `{"rule":`...)
+	b = appendJSONString(b, v.Rule)
+	b = append(b, `,"deadline":`...)
+	b = appendWireTime(b, v.Deadline)
+	return append(b, "}}"...)
+}
+
+// appendTimerMet ends a timer.met frame begun by appendFrameHead.
+func appendTimerMet(b []byte, v timerMetBody) []byte {
+	b = append(b, `{"rule":`...)
+	b = appendJSONString(b, v.Rule)
+	b = append(b, `,"elapsed_ms":`...)
+	b = strconv.AppendInt(b, v.ElapsedMs, 10)
+	return append(b, "}}"...)
+}
+
+// appendWireTime writes t as store.Time's MarshalJSON does.
+func appendWireTime(b []byte, t store.Time) []byte {
+	if t.IsZero() {
+		return append(b, "null"...)
+	}
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, wireTimeLayout)
+	return append(b, '"')
 }
 
 // wireTimeLayout is store.Time's format: RFC 3339 with milliseconds, UTC.

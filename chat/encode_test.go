@@ -38,3 +38,32 @@ func TestAppendMessageNewMatchesEncodingJSON(t *testing.T) {
 		})
 	}
 }
+
+// encode writes the per-message bodies by hand; the frames are what
+// encoding/json makes of them.
+func TestEncodeByHandMatchesEncodingJSON(t *testing.T) {
+	at := store.At(time.Date(2026, 11, 24, 9, 0, 0, 123_000_000, time.FixedZone("CST", 8*3600)))
+	for _, tc := range []struct {
+		name, typ, conv, ref string
+		body                 any
+	}{
+		{"ack", TypeMessageAck, "c1", "f-1", ackBody{ClientMsgID: "m-1", Seq: 42, MessageID: "0193-aa"}},
+		{"ack, odd client id", TypeMessageAck, "c1", `<&"\>`, ackBody{ClientMsgID: "id\u2028\xff\n", Seq: 1, MessageID: "x"}},
+		{"ack without ref or conversation", TypeMessageAck, "", "", ackBody{}},
+		{"timer started", TypeTimerStarted, "c2", "", timerStartedBody{Rule: "first_response", Deadline: at}},
+		{"timer started, zero deadline", TypeTimerStarted, "c2", "", timerStartedBody{Rule: "greeting"}},
+		{"timer met", TypeTimerMet, "c3", "", timerMetBody{Rule: "first_response", ElapsedMs: 1234}},
+		{"timer met, negative", TypeTimerMet, "c3", "r", timerMetBody{Rule: "x", ElapsedMs: -5}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := encode(tc.typ, tc.conv, tc.ref, tc.body)
+			want, err := json.Marshal(outFrame{Type: tc.typ, Ref: tc.ref, ConversationID: tc.conv, Body: tc.body})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("\n got  %s\n want %s", got, want)
+			}
+		})
+	}
+}

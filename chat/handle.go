@@ -194,11 +194,7 @@ func onShopperSend(h *Hub, ctx context.Context, s *Session, f inFrame) error {
 // ack answers a message.send or script.send with the stored message.
 func (s *Session) ack(ref string, ch store.Change) {
 	m := ch.Messages[0]
-	s.reply(TypeMessageAck, m.ConversationID, ref, struct {
-		ClientMsgID string `json:"client_msg_id"`
-		Seq         int64  `json:"seq"`
-		MessageID   string `json:"message_id"`
-	}{m.ClientMsgID, m.Seq, m.ID})
+	s.reply(TypeMessageAck, m.ConversationID, ref, ackBody{m.ClientMsgID, m.Seq, m.ID})
 }
 
 // agentConversation is the conversation named by an agent's frame, which

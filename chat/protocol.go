@@ -81,6 +81,14 @@ type outFrame struct {
 // encode marshals a frame; the bodies are the server's own values, so an
 // error means a programming mistake and is reported as an internal error.
 func encode(typ, convID, ref string, body any) []byte {
+	switch v := body.(type) { // the bodies sent for every message, by hand
+	case ackBody:
+		return appendAck(appendFrameHead(make([]byte, 0, 192), typ, ref, convID), v)
+	case timerStartedBody:
+		return appendTimerStarted(appendFrameHead(make([]byte, 0, 160), typ, ref, convID), v)
+	case timerMetBody:
+		return appendTimerMet(appendFrameHead(make([]byte, 0, 128), typ, ref, convID), v)
+	}
 	if body == nil {
 		body = struct{}{}
 	}
@@ -89,6 +97,13 @@ func encode(typ, convID, ref string, body any) []byte {
 		b, _ = json.Marshal(outFrame{Type: TypeError, Ref: ref, Body: errorBody{Code: CodeInternal, Message: "could not encode a reply"}})
 	}
 	return b
+}
+
+// ackBody is message.ack's body.
+type ackBody struct {
+	ClientMsgID string `json:"client_msg_id"`
+	Seq         int64  `json:"seq"`
+	MessageID   string `json:"message_id"`
 }
 
 type errorBody struct {

@@ -125,18 +125,9 @@ func plan(cur Conversation, fn func(c *Conversation) (Edit, error)) (updatePlan,
 	next.normalize()
 	now := ms(time.Now())
 	out := make([]Message, len(msgs))
-	type clientKey struct{ author, client string }
-	var clients map[clientKey]bool
 	for i, m := range msgs {
-		if m.ClientMsgID != "" {
-			k := clientKey{m.Author.ID, m.ClientMsgID}
-			if clients[k] {
-				return updatePlan{}, fmt.Errorf("%w: client_msg_id %q twice in one update", ErrConflict, m.ClientMsgID)
-			}
-			if clients == nil {
-				clients = map[clientKey]bool{}
-			}
-			clients[k] = true
+		if m.ClientMsgID != "" && repeatsClientID(msgs[:i], m) {
+			return updatePlan{}, fmt.Errorf("%w: client_msg_id %q twice in one update", ErrConflict, m.ClientMsgID)
 		}
 		if m.ID == "" {
 			m.ID = NewID()
@@ -157,6 +148,17 @@ func plan(cur Conversation, fn func(c *Conversation) (Edit, error)) (updatePlan,
 		events[i] = e
 	}
 	return updatePlan{conv: next, msgs: out, events: events}, nil
+}
+
+// repeatsClientID says an earlier message of the same edit has m's author
+// and client id (an edit holds a message or two: no map for them).
+func repeatsClientID(earlier []Message, m Message) bool {
+	for _, e := range earlier {
+		if e.ClientMsgID == m.ClientMsgID && e.Author.ID == m.Author.ID {
+			return true
+		}
+	}
+	return false
 }
 
 // planStart plans a new conversation's first edit on it: seqs from 1, an
