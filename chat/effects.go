@@ -278,10 +278,10 @@ func (h *Hub) onDue(convID string) {
 }
 
 // dueLoop carries out due deadlines, up to cfg.Workers at once, on the
-// hub's workers. Many in flight at
-// once is what lets the store commit them together: a tick waits for one
-// durable commit, and a burst of deadlines (thousands of shoppers who wrote
-// in the same few seconds) would otherwise queue behind a few commits.
+// hub's workers. Many in flight at once is what lets the store commit them
+// together: a tick waits for one durable commit, and a burst of deadlines
+// (thousands of shoppers who wrote in the same few seconds) would otherwise
+// queue behind a few commits.
 func (h *Hub) dueLoop() {
 	sem := make(chan struct{}, h.cfg.Workers)
 	for {
