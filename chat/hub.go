@@ -337,8 +337,8 @@ func keepalive(heard, nextPing, now int64) int {
 
 // serve reads a registered session until the session ends, then removes
 // it. Where idle sessions park, the reader starts in the calling goroutine
-// (the upgrade handler's, which returns as soon as the socket is idle);
-// elsewhere in a goroutine of its own.
+// (a shopper's opening worker, a staff member's upgrade handler), which
+// returns as soon as the socket is idle; elsewhere on a worker of its own.
 func (h *Hub) serve(s *Session, onEnd func()) {
 	s.onEnd = onEnd
 	if h.park != nil && s.raw != nil {

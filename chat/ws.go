@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -47,6 +48,17 @@ func (h *Hub) ServeShopper(c echo.Context) error {
 	if err != nil {
 		return nil // the upgrader has answered
 	}
+	// The opening runs on a worker, whose stack has grown already; the
+	// connection's goroutine, new for every connect, ends here instead of
+	// growing its stack through the store and the encoders (copying it
+	// each time it doubles).
+	h.pool.run(func() { h.openShopper(conn, q) })
+	return nil
+}
+
+// openShopper stores and sends a new shopper session's opening, then
+// reads it (or parks it).
+func (h *Hub) openShopper(conn *websocket.Conn, q url.Values) {
 	s := newSession(h, conn, uuid.NewString(), RoleShopper)
 	s.name = clip(q.Get("name"), 80)
 	if s.locale = scripts.MatchLocale(q.Get("locale")); s.locale == "" {
@@ -60,7 +72,7 @@ func (h *Hub) ServeShopper(c echo.Context) error {
 		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "shutting down"), closeDeadline())
 		_ = s.batch.Flush()
 		conn.Close()
-		return nil
+		return
 	}
 	s.holdOpening()
 	ctx, cancel := context.WithTimeout(context.Background(), frameTimeout)
@@ -75,7 +87,6 @@ func (h *Hub) ServeShopper(c echo.Context) error {
 	}
 	s.sendOpening()
 	h.serve(s, nil)
-	return nil
 }
 
 // accepting refuses new sessions, with 503 and the reason, while the hub
