@@ -1,6 +1,8 @@
 package chat
 
 import (
+	"bytes"
+	"encoding/json"
 	"strconv"
 	"unicode/utf8"
 
@@ -89,6 +91,112 @@ func appendTimerMet(b []byte, v timerMetBody) []byte {
 	b = append(b, `,"elapsed_ms":`...)
 	b = strconv.AppendInt(b, v.ElapsedMs, 10)
 	return append(b, "}}"...)
+}
+
+// appendConvView writes a conversation's view as encoding/json does; ok is
+// false when its context is not valid JSON (encoding/json fails there).
+func appendConvView(b []byte, v convView) (_ []byte, ok bool) {
+	c := v.Conversation
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, c.ID)
+	b = append(b, `,"visitor_id":`...)
+	b = appendJSONString(b, c.VisitorID)
+	b = append(b, `,"visitor_name":`...)
+	b = appendJSONString(b, c.VisitorName)
+	b = append(b, `,"state":`...)
+	b = appendJSONString(b, c.State)
+	b = append(b, `,"agent_id":`...)
+	b = appendJSONString(b, c.AgentID)
+	b = append(b, `,"locale":`...)
+	b = appendJSONString(b, c.Locale)
+	b = append(b, `,"topic":`...)
+	b = appendJSONString(b, c.Topic)
+	b = append(b, `,"context":`...)
+	if b, ok = appendRawJSON(b, c.Context); !ok {
+		return b, false
+	}
+	b = append(b, `,"opened_at":`...)
+	b = appendWireTime(b, c.OpenedAt)
+	b = append(b, `,"closed_at":`...)
+	b = appendWireTime(b, c.ClosedAt)
+	b = append(b, `,"outcome":`...)
+	b = appendJSONString(b, c.Outcome)
+	b = append(b, `,"last_seq":`...)
+	b = strconv.AppendInt(b, c.LastSeq, 10)
+	b = append(b, `,"assigned_at":`...)
+	b = appendWireTime(b, c.AssignedAt)
+	b = append(b, `,"timers":`...)
+	if v.Timers == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, t := range v.Timers {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"rule":`...)
+			b = appendJSONString(b, t.Rule)
+			b = append(b, `,"started":`...)
+			b = appendWireTime(b, t.Started)
+			b = append(b, `,"deadline":`...)
+			b = appendWireTime(b, t.Deadline)
+			b = append(b, `,"held":`...)
+			b = strconv.AppendBool(b, t.Held)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"waiting_since":`...)
+	b = appendWireTime(b, v.WaitingSince)
+	b = append(b, `,"queue_position":`...)
+	b = strconv.AppendInt(b, int64(v.QueuePosition), 10)
+	b = append(b, `,"breaches":`...)
+	b = strconv.AppendInt(b, int64(v.Breaches), 10)
+	return append(b, '}'), true
+}
+
+// appendRawJSON writes raw as encoding/json writes a json.RawMessage:
+// null when empty, else compacted with <, > and & escaped in strings.
+func appendRawJSON(b []byte, raw json.RawMessage) (_ []byte, ok bool) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return append(b, "null"...), true
+	}
+	var compact bytes.Buffer
+	if json.Compact(&compact, raw) != nil {
+		return b, false
+	}
+	out := bytes.NewBuffer(b)
+	json.HTMLEscape(out, compact.Bytes())
+	return out.Bytes(), true
+}
+
+// appendShopperWelcome ends a shopper's welcome frame begun by
+// appendFrameHead.
+func appendShopperWelcome(b []byte, w shopperWelcome) (_ []byte, ok bool) {
+	b = append(b, `{"session_id":`...)
+	b = appendJSONString(b, w.SessionID)
+	b = append(b, `,"visitor_id":`...)
+	b = appendJSONString(b, w.VisitorID)
+	if w.VisitorToken != "" {
+		b = append(b, `,"visitor_token":`...)
+		b = appendJSONString(b, w.VisitorToken)
+	}
+	b = append(b, `,"locale":`...)
+	b = appendJSONString(b, w.Locale)
+	if w.Conversation != nil {
+		b = append(b, `,"conversation":`...)
+		if b, ok = appendConvView(b, *w.Conversation); !ok {
+			return b, false
+		}
+	}
+	if w.Agent != nil {
+		b = append(b, `,"agent":{"id":`...)
+		b = appendJSONString(b, w.Agent.ID)
+		b = append(b, `,"name":`...)
+		b = appendJSONString(b, w.Agent.Name)
+		b = append(b, '}')
+	}
+	return append(b, "}}"...), true
 }
 
 // appendWireTime writes t as store.Time's MarshalJSON does.

@@ -43,6 +43,21 @@ func TestAppendMessageNewMatchesEncodingJSON(t *testing.T) {
 // encoding/json makes of them.
 func TestEncodeByHandMatchesEncodingJSON(t *testing.T) {
 	at := store.At(time.Date(2026, 11, 24, 9, 0, 0, 123_000_000, time.FixedZone("CST", 8*3600)))
+	queued := convView{
+		Conversation: store.Conversation{ID: "c1", VisitorID: "v1", VisitorName: "Ann <b>", State: store.Queued, Locale: "en",
+			Topic: "after_sales", Context: json.RawMessage("{ \"page\" : \"https://shop.test/p?a=1&b=<2>\",\n \"cart\": [1, 2.50, null] }"),
+			OpenedAt: at, LastSeq: 1},
+		Timers:        []timerView{{Rule: "greeting", Started: at, Deadline: store.At(at.Add(15 * time.Second))}},
+		QueuePosition: 3,
+	}
+	assigned := convView{
+		Conversation: store.Conversation{ID: "c1", VisitorID: "v1", State: store.Assigned, AgentID: "a1", Locale: "zh-CN",
+			Context: json.RawMessage("null"), OpenedAt: at, AssignedAt: at, LastSeq: 12, Outcome: "line\u2028sep"},
+		Timers: []timerView{{Rule: "first_response", Started: at, Deadline: store.At(at.Add(3 * time.Second)), Held: true},
+			{Rule: "greeting", Started: at}},
+		WaitingSince: at,
+		Breaches:     2,
+	}
 	for _, tc := range []struct {
 		name, typ, conv, ref string
 		body                 any
@@ -54,12 +69,19 @@ func TestEncodeByHandMatchesEncodingJSON(t *testing.T) {
 		{"timer started, zero deadline", TypeTimerStarted, "c2", "", timerStartedBody{Rule: "greeting"}},
 		{"timer met", TypeTimerMet, "c3", "", timerMetBody{Rule: "first_response", ElapsedMs: 1234}},
 		{"timer met, negative", TypeTimerMet, "c3", "r", timerMetBody{Rule: "x", ElapsedMs: -5}},
+		{"welcome, new visitor", TypeWelcome, "", "", shopperWelcome{SessionID: "s1", VisitorID: "v1", VisitorToken: "tok<>&", Locale: "zh-CN"}},
+		{"welcome, back with a conversation and an agent", TypeWelcome, "", "", shopperWelcome{SessionID: "s1", VisitorID: "v1", Locale: "en",
+			Conversation: &assigned, Agent: &agentRef{ID: "a1", Name: "小美 \"Mei\""}}},
+		{"conversation opened, queued", TypeOpened, "c1", "", convBody{Conversation: queued}},
+		{"conversation opened, assigned", TypeOpened, "c1", "", convBody{Conversation: assigned}},
+		{"conversation, nil timers and context", TypeOpened, "c1", "", convBody{Conversation: convView{Conversation: store.Conversation{ID: "c1"}}}},
+		{"conversation, context not JSON", TypeOpened, "c1", "", convBody{Conversation: convView{Conversation: store.Conversation{ID: "c1", Context: json.RawMessage(`{"page":`)}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := encode(tc.typ, tc.conv, tc.ref, tc.body)
 			want, err := json.Marshal(outFrame{Type: tc.typ, Ref: tc.ref, ConversationID: tc.conv, Body: tc.body})
-			if err != nil {
-				t.Fatal(err)
+			if err != nil { // encode answers with an internal error instead
+				want, _ = json.Marshal(outFrame{Type: TypeError, Ref: tc.ref, Body: errorBody{Code: CodeInternal, Message: "could not encode a reply"}})
 			}
 			if !bytes.Equal(got, want) {
 				t.Fatalf("\n got  %s\n want %s", got, want)

@@ -88,6 +88,15 @@ func encode(typ, convID, ref string, body any) []byte {
 		return appendTimerStarted(appendFrameHead(make([]byte, 0, 160), typ, ref, convID), v)
 	case timerMetBody:
 		return appendTimerMet(appendFrameHead(make([]byte, 0, 128), typ, ref, convID), v)
+	case shopperWelcome: // and the two below: every new shopper's
+		if b, ok := appendShopperWelcome(appendFrameHead(make([]byte, 0, 256), typ, ref, convID), v); ok {
+			return b
+		}
+	case convBody:
+		b := append(appendFrameHead(make([]byte, 0, 640), typ, ref, convID), `{"conversation":`...)
+		if b, ok := appendConvView(b, v.Conversation); ok {
+			return append(b, "}}"...)
+		}
 	}
 	if body == nil {
 		body = struct{}{}
