@@ -1,7 +1,6 @@
 package chat
 
 import (
-	"encoding/json"
 	"strconv"
 	"testing"
 	"time"
@@ -30,11 +29,11 @@ func BenchmarkDecodeSend(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		var f inFrame
-		if err := json.Unmarshal(raw, &f); err != nil {
+		if err := decodeFrame(raw, &f); err != nil {
 			b.Fatal(err)
 		}
 		var body sendBody
-		if err := decodeBody(f.Body, &body); err != nil {
+		if err := decodeSend(f.Body, &body); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -137,7 +137,7 @@ var errConversationClosed = errFrame(CodeConflict, "the conversation is closed")
 // readSend reads and checks a message.send body.
 func readSend(f inFrame) (sendBody, error) {
 	var b sendBody
-	if err := decodeBody(f.Body, &b); err != nil {
+	if err := decodeSend(f.Body, &b); err != nil {
 		return b, err
 	}
 	if err := checkClientMsgID(b.ClientMsgID); err != nil {

@@ -228,7 +228,7 @@ func (s *Session) readLoop(readable bool) {
 			continue
 		}
 		var f inFrame
-		if err := json.Unmarshal(data, &f); err != nil {
+		if err := decodeFrame(data, &f); err != nil {
 			s.reply(TypeError, "", "", errorBody{Code: CodeBadRequest, Message: "not a JSON object: " + err.Error()})
 			continue
 		}
