@@ -64,7 +64,31 @@ func appendFrameHead(b []byte, typ, ref, convID string) []byte {
 	return append(b, `,"body":`...)
 }
 
-// appendAck ends a message.ack frame begun by appendFrameHead.
+// encodeByHand encodes the frames sent for every message and every new
+// shopper without reflection; ok is false for any other body, or one
+// encoding/json would refuse.
+func encodeByHand(typ, convID, ref string, body any) (b []byte, ok bool) {
+	head := func(size int) []byte { return appendFrameHead(make([]byte, 0, size), typ, ref, convID) }
+	ok = true
+	switch v := body.(type) {
+	case ackBody:
+		b = appendAck(head(192), v)
+	case timerStartedBody:
+		b = appendTimerStarted(head(160), v)
+	case timerMetBody:
+		b = appendTimerMet(head(128), v)
+	case shopperWelcome:
+		b, ok = appendShopperWelcome(head(256), v)
+	case convBody:
+		b, ok = appendConvView(append(head(640), `{"conversation":`...), v.Conversation)
+		b = append(b, '}')
+	default:
+		return nil, false
+	}
+	return append(b, '}'), ok
+}
+
+// appendAck writes a message.ack body.
 func appendAck(b []byte, v ackBody) []byte {
 	b = append(b, `{"client_msg_id":`...)
 	b = appendJSONString(b, v.ClientMsgID)
@@ -72,25 +96,25 @@ func appendAck(b []byte, v ackBody) []byte {
 	b = strconv.AppendInt(b, v.Seq, 10)
 	b = append(b, `,"message_id":`...)
 	b = appendJSONString(b, v.MessageID)
-	return append(b, "}}"...)
+	return append(b, '}')
 }
 
-// appendTimerStarted ends a timer.started frame begun by appendFrameHead.
+// appendTimerStarted writes a timer.started body.
 func appendTimerStarted(b []byte, v timerStartedBody) []byte {
 	b = append(b, `{"rule":`...)
 	b = appendJSONString(b, v.Rule)
 	b = append(b, `,"deadline":`...)
 	b = appendWireTime(b, v.Deadline)
-	return append(b, "}}"...)
+	return append(b, '}')
 }
 
-// appendTimerMet ends a timer.met frame begun by appendFrameHead.
+// appendTimerMet writes a timer.met body.
 func appendTimerMet(b []byte, v timerMetBody) []byte {
 	b = append(b, `{"rule":`...)
 	b = appendJSONString(b, v.Rule)
 	b = append(b, `,"elapsed_ms":`...)
 	b = strconv.AppendInt(b, v.ElapsedMs, 10)
-	return append(b, "}}"...)
+	return append(b, '}')
 }
 
 // appendConvView writes a conversation's view as encoding/json does; ok is
@@ -170,8 +194,7 @@ func appendRawJSON(b []byte, raw json.RawMessage) (_ []byte, ok bool) {
 	return out.Bytes(), true
 }
 
-// appendShopperWelcome ends a shopper's welcome frame begun by
-// appendFrameHead.
+// appendShopperWelcome writes a shopper's welcome body.
 func appendShopperWelcome(b []byte, w shopperWelcome) (_ []byte, ok bool) {
 	b = append(b, `{"session_id":`...)
 	b = appendJSONString(b, w.SessionID)
@@ -196,7 +219,7 @@ func appendShopperWelcome(b []byte, w shopperWelcome) (_ []byte, ok bool) {
 		b = appendJSONString(b, w.Agent.Name)
 		b = append(b, '}')
 	}
-	return append(b, "}}"...), true
+	return append(b, '}'), true
 }
 
 // appendWireTime writes t as store.Time's MarshalJSON does.

@@ -81,22 +81,8 @@ type outFrame struct {
 // encode marshals a frame; the bodies are the server's own values, so an
 // error means a programming mistake and is reported as an internal error.
 func encode(typ, convID, ref string, body any) []byte {
-	switch v := body.(type) { // the bodies sent for every message, by hand
-	case ackBody:
-		return appendAck(appendFrameHead(make([]byte, 0, 192), typ, ref, convID), v)
-	case timerStartedBody:
-		return appendTimerStarted(appendFrameHead(make([]byte, 0, 160), typ, ref, convID), v)
-	case timerMetBody:
-		return appendTimerMet(appendFrameHead(make([]byte, 0, 128), typ, ref, convID), v)
-	case shopperWelcome: // and the two below: every new shopper's
-		if b, ok := appendShopperWelcome(appendFrameHead(make([]byte, 0, 256), typ, ref, convID), v); ok {
-			return b
-		}
-	case convBody:
-		b := append(appendFrameHead(make([]byte, 0, 640), typ, ref, convID), `{"conversation":`...)
-		if b, ok := appendConvView(b, v.Conversation); ok {
-			return append(b, "}}"...)
-		}
+	if b, ok := encodeByHand(typ, convID, ref, body); ok {
+		return b
 	}
 	if body == nil {
 		body = struct{}{}

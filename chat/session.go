@@ -393,13 +393,14 @@ func (s *Session) writeBatch(batch []item, hold bool) (closed bool) {
 	return false
 }
 
-// holdOpening makes the handler the session's writer until sendOpening:
-// the socket already holds the handshake (upgraded with hold), and what the
-// opening queues (a welcome, the conversation, a greeting) joins it, to go
-// out in one write call from the handler's own goroutine. Only for openings
-// that queue a few frames: nothing is written until sendOpening.
+// holdOpening makes the caller (the worker running the opening) the
+// session's writer until sendOpening: the socket already holds the
+// handshake (upgraded with hold), and what the opening queues (a welcome,
+// the conversation, a greeting) joins it, to go out in one write call from
+// the caller's goroutine. Only for openings that queue a few frames:
+// nothing is written until sendOpening.
 func (s *Session) holdOpening() {
-	s.out.claim() // queue() starts no writer: the handler is it
+	s.out.claim() // queue() starts no writer: the caller is it
 }
 
 // sendOpening ends holdOpening: the handshake and every frame queued since

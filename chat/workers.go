@@ -76,10 +76,3 @@ func (p *workers) work(f func()) {
 		}
 	}
 }
-
-// waiting is how many workers wait for a task.
-func (p *workers) waiting() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.idle)
-}

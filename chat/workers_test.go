@@ -6,6 +6,13 @@ import (
 	"testing"
 )
 
+// waiting is how many workers wait for a task.
+func (p *workers) waiting() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
+}
+
 // waitIdle yields (no sleep) until n workers wait for a task: a worker
 // counts as waiting once it is on the list run takes from.
 func waitIdle(p *workers, n int) {

@@ -58,10 +58,9 @@ type SQLite struct {
 	reqs   chan *writeReq
 	done   chan struct{} // the writer has stopped
 
-	cdb    *sql.DB     // the checkpointer's connection
-	wrote  atomic.Bool // committed since the last checkpoint
-	stopCk chan struct{}
-	ckDone chan struct{}
+	cdb    *sql.DB       // the checkpointer's connection
+	wrote  atomic.Bool   // committed since the last checkpoint
+	ckDone chan struct{} // the checkpointer has stopped (after the writer)
 }
 
 var _ Store = (*SQLite)(nil)
@@ -143,7 +142,6 @@ func OpenSQLite(ctx context.Context, path string, log *zap.Logger) (*SQLite, err
 		reqs:   make(chan *writeReq, sqliteQueue),
 		done:   make(chan struct{}),
 		cdb:    cdb,
-		stopCk: make(chan struct{}),
 		ckDone: make(chan struct{}),
 	}
 	go s.loop()
@@ -252,14 +250,14 @@ func (s *SQLite) loop() {
 
 // checkpoints copies what was committed into the database file every
 // sqliteCheckpointEvery, on its own connection, so that the writer's
-// commits do not wait for it, until Close.
+// commits do not wait for it, until the writer has stopped.
 func (s *SQLite) checkpoints() {
 	defer close(s.ckDone)
 	tick := time.NewTicker(sqliteCheckpointEvery)
 	defer tick.Stop()
 	for {
 		select {
-		case <-s.stopCk:
+		case <-s.done:
 			return
 		case <-tick.C:
 		}
@@ -293,7 +291,6 @@ func (s *SQLite) Close() error {
 	close(s.reqs)
 	s.mu.Unlock()
 	<-s.done
-	close(s.stopCk)
 	<-s.ckDone
 
 	var errs []error
