@@ -2,7 +2,6 @@ package chat_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,7 +31,7 @@ func BenchmarkShopperConnect(b *testing.B) {
 	if err := hub.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	srv := httptest.NewServer(chat.NewServer(hub, nil))
+	srv := frontServer(b, chat.NewServer(hub, nil), nil)
 	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws/shopper?locale=en&name=Ann"
 	var conns []*websocket.Conn
 	b.Cleanup(func() {

@@ -3,6 +3,7 @@ package chat_test
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/crypto/bcrypt"
 
@@ -65,8 +67,21 @@ func (e *env) boot() {
 	if err := e.hub.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	e.srv = httptest.NewServer(chat.NewServer(e.hub, nil))
+	e.srv = frontServer(t, chat.NewServer(e.hub, nil), nil)
 	t.Cleanup(e.stop)
+}
+
+// frontServer is an httptest server serving h behind a chat.Front, as
+// daogou does, on the listener wrap makes of its own (when wrap is set).
+func frontServer(tb testing.TB, h http.Handler, wrap func(net.Listener) net.Listener) *httptest.Server {
+	srv := httptest.NewUnstartedServer(h)
+	ln := srv.Listener
+	if wrap != nil {
+		ln = wrap(ln)
+	}
+	srv.Listener = chat.NewFront(ln, h, 10*time.Second, zap.NewNop())
+	srv.Start()
+	return srv
 }
 
 // stop shuts the server down as SIGTERM would.

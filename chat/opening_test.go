@@ -3,7 +3,6 @@ package chat_test
 import (
 	"bytes"
 	"net"
-	"net/http/httptest"
 	"sync"
 	"testing"
 
@@ -68,10 +67,10 @@ func TestShopperOpeningIsOneWrite(t *testing.T) {
 				e.agent("agent", token)
 			}
 			l := &firstWrites{}
-			srv := httptest.NewUnstartedServer(chat.NewServer(e.hub, nil))
-			l.Listener = srv.Listener
-			srv.Listener = l
-			srv.Start()
+			srv := frontServer(t, chat.NewServer(e.hub, nil), func(ln net.Listener) net.Listener {
+				l.Listener = ln
+				return l
+			})
 			defer srv.Close()
 			agents := e.srv
 			e.srv = srv

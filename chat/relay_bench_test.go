@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -45,7 +44,7 @@ func BenchmarkRelayRoundTrip(b *testing.B) {
 	if err := hub.Start(ctx); err != nil {
 		b.Fatal(err)
 	}
-	srv := httptest.NewServer(chat.NewServer(hub, nil))
+	srv := frontServer(b, chat.NewServer(hub, nil), nil)
 	b.Cleanup(func() {
 		_ = hub.Shutdown(ctx)
 		srv.Close()

@@ -165,8 +165,10 @@ func serve(c config, log *zap.Logger) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	// WebSocket handshakes are served by the Front itself; the rest by srv.
+	front := chat.NewFront(ln, e, srv.ReadHeaderTimeout, log.Named("front"))
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(front) }()
 	if c.PprofAddr != "" {
 		go servePprof(c.PprofAddr, log)
 	}
