@@ -15,6 +15,21 @@ type outbox struct {
 
 func newOutbox(limit int) outbox { return outbox{limit: limit} }
 
+// itemBuf is a queue's backing array, recycled: a session's queue holds
+// nothing while it is idle, and each burst would otherwise grow a new one
+// (1, 2, 4 items: a new shopper's opening queues four frames).
+type itemBuf [8]item
+
+var itemBufs = sync.Pool{New: func() any { return new(itemBuf) }}
+
+// recycle gives back a batch taken from a queue, every item of it cleared.
+// The caller must not use it again.
+func recycle(batch []item) {
+	if cap(batch) == len(itemBuf{}) {
+		itemBufs.Put((*itemBuf)(batch[:cap(batch)]))
+	}
+}
+
 // push queues an item. ok is false when the queue is full (a slow
 // consumer); start is true when the caller must start a writer. A final
 // item (the close) is taken even into a full queue.
@@ -23,6 +38,9 @@ func (o *outbox) push(it item, final bool) (ok, start bool) {
 	defer o.mu.Unlock()
 	if len(o.items) >= o.limit && !final {
 		return false, false
+	}
+	if o.items == nil {
+		o.items = itemBufs.Get().(*itemBuf)[:0]
 	}
 	o.items = append(o.items, it)
 	if o.running {

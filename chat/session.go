@@ -350,6 +350,7 @@ func (s *Session) writeLoop() {
 		if s.writeBatch(batch, len(batch) > 1) {
 			return
 		}
+		recycle(batch)
 	}
 }
 
@@ -415,9 +416,11 @@ func (s *Session) sendOpening() {
 		return
 	default:
 	}
-	if s.writeBatch(s.out.takeAll(), true) {
+	batch := s.out.takeAll()
+	if s.writeBatch(batch, true) {
 		return
 	}
+	recycle(batch)
 	s.writeLoop()
 }
 

@@ -169,6 +169,12 @@ func planStart(c Conversation, first Edit) (updatePlan, error) {
 	return plan(c, func(*Conversation) (Edit, error) { return first, nil })
 }
 
+// The random bits of ids (here and in package chat) come from a pool that
+// reads crypto/rand 256 bytes at a time instead of 16 for every id: a new
+// shopper makes four ids. Ids are not secrets (tokens read crypto/rand
+// themselves); the pool is enabled before anything can make one.
+func init() { uuid.EnableRandPool() }
+
 // NewID is a time-ordered UUID (version 7) for a message, a conversation
 // or a visitor: ids made close in time land next to each other in the
 // indexes instead of on random pages.
