@@ -73,7 +73,53 @@ func checkContext(ctx json.RawMessage) error {
 	return nil
 }
 
+// encodeTimers is s at the stored precision as encoding/json writes it (the
+// column holds that JSON), written by hand: a conversation's timers are
+// saved with every message (encoding/json was 1.7 % of the relay's CPU).
+// A year outside 0–9999, which encoding/json refuses, goes to it for the
+// error.
 func encodeTimers(s rules.State) (string, error) {
+	s = msState(s)
+	b := make([]byte, 0, 160)
+	b = append(b, '{')
+	for _, f := range [...]struct {
+		name string
+		t    time.Time
+	}{
+		{"greeting_started", s.GreetingStarted},
+		{"greeting_deadline", s.GreetingDeadline},
+		{"greeting_auto_at", s.GreetingAutoAt},
+		{"turn_started", s.TurnStarted},
+		{"turn_deadline", s.TurnDeadline},
+		{"turn_reassign_at", s.TurnReassignAt},
+	} {
+		if f.t.IsZero() {
+			continue
+		}
+		if y := f.t.Year(); y < 0 || y > 9999 {
+			return encodeTimersJSON(s)
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, f.name...)
+		b = append(b, `":"`...)
+		b = f.t.AppendFormat(b, time.RFC3339Nano)
+		b = append(b, '"')
+	}
+	if s.TurnHeld {
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = append(b, `"turn_held":true`...)
+	}
+	b = append(b, '}')
+	return string(b), nil
+}
+
+// encodeTimersJSON is encodeTimers by encoding/json.
+func encodeTimersJSON(s rules.State) (string, error) {
 	b, err := json.Marshal(msState(s))
 	if err != nil {
 		return "", fmt.Errorf("store: encode timers: %w", err)
