@@ -354,11 +354,6 @@ func sqliteErr(op string, err error) error {
 	return fmt.Errorf("store: %s: %w", op, err)
 }
 
-func isSQLiteCode(err error, code int) bool {
-	var e *sqlite.Error
-	return errors.As(err, &e) && e.Code() == code
-}
-
 func fromMillis(n int64) time.Time { return time.UnixMilli(n).UTC() }
 
 func fromNullMillis(n sql.NullInt64) time.Time {

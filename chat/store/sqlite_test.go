@@ -339,3 +339,61 @@ func BenchmarkSQLiteStart(b *testing.B) {
 	s := openSQLite(b, filepath.Join(b.TempDir(), "daogou.db"), zap.NewNop())
 	benchStart(b, s)
 }
+
+// TestSQLiteRepeatAfterReopen: a repeated client id is found by a writer
+// that has not seen the conversation since it started (the ids are read
+// with the conversation), and one author's id is not another's.
+func TestSQLiteRepeatAfterReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "daogou.db")
+	shopper := store.Author{Kind: store.AuthorShopper, ID: "v1", Name: "Mei"}
+	agent := store.Author{Kind: store.AuthorAgent, ID: "a1", Name: "Li"}
+	msg := func(a store.Author, client, text string) func(*store.Conversation) ([]store.Message, error) {
+		return func(*store.Conversation) ([]store.Message, error) {
+			return []store.Message{{Author: a, Kind: "text", Text: text, ClientMsgID: client}}, nil
+		}
+	}
+	s, err := store.OpenSQLite(ctx, path, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(s.CreateVisitor(ctx, store.Visitor{ID: "v1", CreatedAt: at}),
+		s.CreateConversation(ctx, store.Conversation{ID: "c1", VisitorID: "v1", State: store.Assigned, OpenedAt: store.At(at)})); err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.Update(ctx, "c1", msg(shopper, "m1", "hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update(ctx, "c1", msg(agent, "m1", "hi")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openSQLite(t, path, zaptest.NewLogger(t))
+	for _, tc := range []struct {
+		name string
+		fn   func(*store.Conversation) ([]store.Message, error)
+		dup  bool
+		seq  int64
+	}{
+		{"the shopper's m1 again", msg(shopper, "m1", "hello"), true, 1},
+		{"the agent's m1 again", msg(agent, "m1", "hi"), true, 2},
+		{"a new id", msg(shopper, "m2", "more"), false, 3},
+		{"that one again", msg(shopper, "m2", "more"), true, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch, err := s.Update(ctx, "c1", tc.fn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ch.Duplicate != tc.dup || len(ch.Messages) != 1 || ch.Messages[0].Seq != tc.seq {
+				t.Fatalf("Duplicate = %v, messages %+v; want %v with seq %d", ch.Duplicate, ch.Messages, tc.dup, tc.seq)
+			}
+		})
+	}
+	if tc := first.Messages[0]; tc.Seq != 1 {
+		t.Fatalf("first message seq %d", tc.Seq)
+	}
+}

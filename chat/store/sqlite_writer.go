@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"go.uber.org/zap"
-	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // writer owns the one write connection and its prepared statements. Only
@@ -22,7 +21,7 @@ type writer struct {
 
 	begin, commit, rollback           *sql.Stmt
 	savepoint, release, rollbackTo    *sql.Stmt
-	selectConv, dupCheck              *sql.Stmt
+	selectConv, dupCheck, listClients *sql.Stmt
 	insertMsg, updateConv, updateKeep *sql.Stmt
 	stmts                             []*sql.Stmt
 	other                             map[string]*sql.Stmt // the rarer writes, prepared on first use
@@ -53,7 +52,7 @@ func newWriter(ctx context.Context, db *sql.DB) (*writer, error) {
 	if err != nil {
 		return &writer{}, fmt.Errorf("store: connect: %w", err)
 	}
-	return &writer{conn: conn, convs: convCache{m: map[string]Conversation{}}}, nil
+	return &writer{conn: conn, convs: convCache{m: map[string]*cachedConv{}}}, nil
 }
 
 const (
@@ -78,6 +77,8 @@ func (w *writer) prepare(ctx context.Context) error {
 		{&w.selectConv, "SELECT " + sqliteConvCols + " FROM conversations WHERE id = ?"},
 		{&w.dupCheck, "SELECT " + sqliteMsgCols + ` FROM messages
 			WHERE conversation_id = ? AND author_id = ? AND client_msg_id = ?`},
+		{&w.listClients, `SELECT author_id, client_msg_id FROM messages
+			WHERE conversation_id = ? AND client_msg_id IS NOT NULL`},
 		{&w.insertMsg, "INSERT INTO messages (" + sqliteMsgCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
 		{&w.updateConv, `UPDATE conversations SET visitor_name = ?, state = ?, agent_id = ?, locale = ?,
 			topic = ?, context = ?, closed_at = ?, outcome = ?, last_seq = ?, assigned_at = ?, timers = ?
@@ -161,9 +162,6 @@ func (w *writer) commitBatch(batch []*writeReq, log *zap.Logger) {
 				abort(fmt.Errorf("store: rollback to savepoint: %w", err))
 				return
 			}
-			if errors.Is(r.err, errUndo) {
-				r.err = nil // undone on purpose, and answered
-			}
 		}
 		if err := w.exec(w.release); err != nil {
 			abort(fmt.Errorf("store: release savepoint: %w", err))
@@ -177,10 +175,6 @@ func (w *writer) commitBatch(batch []*writeReq, log *zap.Logger) {
 	w.convs.committed()
 }
 
-// errUndo tells commitBatch to roll a request's savepoint back and answer
-// it as a success: a duplicate found only when its insert failed.
-var errUndo = errors.New("store: undo")
-
 // run calls r.run, turning a panic into a value to re-raise in the caller.
 func (w *writer) run(r *writeReq) (panicked any, err error) {
 	defer func() {
@@ -192,8 +186,9 @@ func (w *writer) run(r *writeReq) (panicked any, err error) {
 }
 
 // update is Update on the writer: lock (the writer is the only one), call
-// fn, append and save. A repeated client id is found by its unique index
-// when the insert fails, which spares the common case a query.
+// fn, append and save. A repeated client id is looked for among the
+// conversation's remembered ones (read with it when it was not cached) and
+// confirmed by reading the message: the common case costs no query.
 func (w *writer) update(id string, fn func(c *Conversation) (Edit, error)) (Change, error) {
 	ctx := context.Background()
 	cur, ok := w.convs.get(id)
@@ -206,24 +201,34 @@ func (w *writer) update(id string, fn func(c *Conversation) (Edit, error)) (Chan
 		if err != nil {
 			return Change{}, fmt.Errorf("store: read conversation: %w", err)
 		}
-		w.convs.put(cur)
+		clients, err := w.readClients(id)
+		if err != nil {
+			return Change{}, err
+		}
+		w.convs.load(cur, clients)
 	}
 	p, err := plan(cur, fn)
 	if err != nil {
 		return Change{}, err
 	}
+	known := w.convs.clients(id)
 	for _, m := range p.msgs {
-		err := w.insertMessage(m)
-		if err == nil {
+		if m.ClientMsgID == "" || !known.has(clientKey(m.Author.ID, m.ClientMsgID)) {
 			continue
 		}
-		if m.ClientMsgID != "" && isSQLiteCode(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE) {
-			prev, qerr := scanSQLiteMsg(w.dupCheck.QueryRowContext(ctx, id, m.Author.ID, m.ClientMsgID))
-			if qerr == nil {
-				return Change{Conversation: cur, Messages: []Message{prev}, Duplicate: true}, errUndo
-			}
+		prev, err := scanSQLiteMsg(w.dupCheck.QueryRowContext(ctx, id, m.Author.ID, m.ClientMsgID))
+		if err == nil {
+			return Change{Conversation: cur, Messages: []Message{prev}, Duplicate: true}, nil
 		}
-		return Change{}, sqliteErr("append message", err)
+		if !errors.Is(err, sql.ErrNoRows) {
+			return Change{}, fmt.Errorf("store: read message: %w", err)
+		}
+		// Two pairs with one hash: not a repeat.
+	}
+	for _, m := range p.msgs {
+		if err := w.insertMessage(m); err != nil {
+			return Change{}, sqliteErr("append message", err)
+		}
 	}
 	c := p.conv
 	timers, err := encodeTimers(c.Timers)
@@ -243,7 +248,33 @@ func (w *writer) update(id string, fn func(c *Conversation) (Edit, error)) (Chan
 		return Change{}, err
 	}
 	w.convs.put(c)
+	for _, m := range p.msgs {
+		if m.ClientMsgID != "" {
+			known.add(clientKey(m.Author.ID, m.ClientMsgID))
+		}
+	}
 	return Change{Conversation: c, Messages: p.msgs}, nil
+}
+
+// readClients is the client ids of a conversation's messages.
+func (w *writer) readClients(id string) (clientIDs, error) {
+	var s clientIDs
+	rows, err := w.listClients.QueryContext(context.Background(), id)
+	if err != nil {
+		return s, fmt.Errorf("store: read client ids: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var author, client string
+		if err := rows.Scan(&author, &client); err != nil {
+			return s, fmt.Errorf("store: read client ids: %w", err)
+		}
+		s.add(clientKey(author, client))
+	}
+	if err := rows.Err(); err != nil {
+		return s, fmt.Errorf("store: read client ids: %w", err)
+	}
+	return s, nil
 }
 
 // insertMessage stores a planned message.

@@ -262,8 +262,12 @@ func testUpdateRollback(t *testing.T, s store.Store) {
 		})
 	}
 
-	ch, err := s.Update(ctx, "c1", appendFn(store.Message{Author: shopper, Kind: "text", Text: "next"}))
+	// m9 went with its rolled-back request: it is new, not a repeat.
+	ch, err := s.Update(ctx, "c1", appendFn(store.Message{Author: shopper, Kind: "text", Text: "next", ClientMsgID: "m9"}))
 	must(t, err)
+	if ch.Duplicate {
+		t.Fatal("a client id of a rolled-back request counts as a repeat")
+	}
 	same(t, "seq after rollbacks", seqs(ch.Messages), []int64{2})
 }
 
