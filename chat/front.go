@@ -143,6 +143,13 @@ func (f *Front) accept() {
 		}
 		backoff = 0
 		f.track(c, true)
+		select {
+		case <-f.done: // Close ran before c was tracked
+			f.track(c, false)
+			c.Close()
+			return
+		default:
+		}
 		f.pool.run(func() { f.serve(c) })
 	}
 }
