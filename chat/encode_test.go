@@ -89,3 +89,20 @@ func TestEncodeByHandMatchesEncodingJSON(t *testing.T) {
 		})
 	}
 }
+
+// FuzzAppendJSONString: any string is quoted byte for byte as
+// encoding/json quotes it.
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "plain", `<a href="x">&</a>`, "tab\tnl\n\x00\x1f\x7f", "您好🙂\u2028\u2029", "bad \xff\xc3", `\"`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
+			t.Fatalf("appendJSONString(%q)\n got  %s\n want %s", s, got, want)
+		}
+	})
+}
