@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -344,6 +345,7 @@ func (fc *frontConn) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		r = bufio.NewReaderSize(fc.conn, hijackBufSize)
 	} else {
 		fc.keepReader = true
+		fc.limit = math.MaxInt // past the head: the hijacker's reads are not bounded
 	}
 	return fc.conn, bufio.NewReadWriter(r, bufio.NewWriterSize(fc.conn, hijackBufSize)), nil
 }

@@ -3,9 +3,11 @@ package chat_test
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +48,23 @@ func frontHandler() http.Handler {
 		}()
 	})
 	mux.HandleFunc("/ws/panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
+	// /ws/raw hijacks and reads what came after the head, through the
+	// reader it was given, and answers how much.
+	mux.HandleFunc("/ws/raw", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.URL.Query().Get("n"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		c, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		got, _ := io.Copy(io.Discard, io.LimitReader(rw, int64(n)))
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nX-Remote: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%d",
+			r.RemoteAddr, len(strconv.Itoa(int(got))), got)
+	})
 	return mux
 }
 
@@ -127,6 +146,9 @@ func TestFrontAnswers(t *testing.T) {
 		{"a bad version", "GET /ws/echo HTTP/9.9\r\nHost: x\r\n\r\n", []int{400}, nil, false},
 		{"a head too large", "GET /ws/echo HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\n\r\n", []int{431}, nil, false},
 		{"a handler that panics", "GET /ws/panic HTTP/1.1\r\nHost: x\r\n\r\n", nil, nil, false},
+		{"a hijacker reads what followed the head, past the head's limit",
+			"GET /ws/raw?n=" + strconv.Itoa(len(big)) + " HTTP/1.1\r\nHost: x\r\n\r\n" + big,
+			[]int{200}, []string{strconv.Itoa(len(big))}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rs, bodies, closed := exchange(t, addr, tc.raw, len(tc.statuses))
