@@ -128,6 +128,9 @@ func NewHub(cfg Config, d Deps) *Hub {
 	if d.Metrics == nil {
 		d.Metrics = NewMetrics()
 	}
+	if ws, ok := d.Store.(writerStats); ok {
+		d.Metrics.registerWriter(ws)
+	}
 	if cfg.SendQueue <= 0 {
 		cfg.SendQueue = 256
 	}

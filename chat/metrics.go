@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/daogou/daogou/chat/store"
 )
 
 // Metrics are the hub's Prometheus series, on a registry of their own.
@@ -53,3 +55,32 @@ func NewMetrics() *Metrics {
 }
 
 func (m *Metrics) observeDelivery(d time.Duration) { m.delivery.Observe(d.Seconds()) }
+
+// writerStats is a store that counts its writer's commits (SQLite).
+type writerStats interface{ WriterStats() store.WriterStats }
+
+// registerWriter adds the store writer's series: requests per commit and
+// the time a commit takes are read from them (rates of the totals). A
+// registry shared by a second hub keeps the first store's.
+func (m *Metrics) registerWriter(st writerStats) {
+	series := []struct {
+		name, help string
+		value      func(store.WriterStats) float64
+	}{
+		{"daogou_store_commits_total", "Transactions the SQLite writer committed (one fsync each).",
+			func(w store.WriterStats) float64 { return float64(w.Commits) }},
+		{"daogou_store_commit_requests_total", "Requests (messages, new conversations, events) those commits carried.",
+			func(w store.WriterStats) float64 { return float64(w.Requests) }},
+		{"daogou_store_commit_seconds_total", "Time the SQLite writer spent committing, fsync included.",
+			func(w store.WriterStats) float64 { return w.CommitTime.Seconds() }},
+		{"daogou_store_checkpoints_total", "Passive WAL checkpoints run beside the writer.",
+			func(w store.WriterStats) float64 { return float64(w.Checkpoints) }},
+		{"daogou_store_checkpoint_seconds_total", "Time those checkpoints took.",
+			func(w store.WriterStats) float64 { return w.CheckpointTime.Seconds() }},
+	}
+	for _, s := range series {
+		value := s.value
+		_ = m.Registry.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: s.name, Help: s.help},
+			func() float64 { return value(st.WriterStats()) }))
+	}
+}

@@ -61,6 +61,29 @@ type SQLite struct {
 	cdb    *sql.DB       // the checkpointer's connection
 	wrote  atomic.Bool   // committed since the last checkpoint
 	ckDone chan struct{} // the checkpointer has stopped (after the writer)
+
+	// What the writer and the checkpointer did (WriterStats).
+	commits, requests, ckCount atomic.Uint64
+	commitNs, ckNs             atomic.Int64
+}
+
+// WriterStats is what the SQLite writer and its checkpointer have done
+// since the store opened: how many requests each commit carries and how
+// long commits take decide what a message costs (docs/benchmarks.md).
+type WriterStats struct {
+	Commits        uint64        // transactions, each with one fsync
+	Requests       uint64        // requests they carried
+	CommitTime     time.Duration // spent running them, fsync included
+	Checkpoints    uint64        // passive checkpoints beside the writer
+	CheckpointTime time.Duration
+}
+
+// WriterStats reads the counters.
+func (s *SQLite) WriterStats() WriterStats {
+	return WriterStats{
+		Commits: s.commits.Load(), Requests: s.requests.Load(), CommitTime: time.Duration(s.commitNs.Load()),
+		Checkpoints: s.ckCount.Load(), CheckpointTime: time.Duration(s.ckNs.Load()),
+	}
 }
 
 var _ Store = (*SQLite)(nil)
@@ -239,7 +262,11 @@ func (s *SQLite) loop() {
 				break fill
 			}
 		}
+		began := time.Now()
 		s.w.commitBatch(batch, s.log)
+		s.commitNs.Add(int64(time.Since(began)))
+		s.commits.Add(1)
+		s.requests.Add(uint64(len(batch)))
 		s.wrote.Store(true)
 		for i, r := range batch {
 			r.done <- struct{}{}
@@ -273,7 +300,10 @@ func (s *SQLite) checkpoints() {
 // checkpoint runs one passive checkpoint: pages in the WAL, and copied.
 func (s *SQLite) checkpoint() (logPages, moved int, err error) {
 	var busy int
+	began := time.Now()
 	err = s.cdb.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logPages, &moved)
+	s.ckNs.Add(int64(time.Since(began)))
+	s.ckCount.Add(1)
 	return logPages, moved, err
 }
 

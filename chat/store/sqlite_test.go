@@ -397,3 +397,30 @@ func TestSQLiteRepeatAfterReopen(t *testing.T) {
 		t.Fatalf("first message seq %d", tc.Seq)
 	}
 }
+
+// TestSQLiteWriterStats: writes one after the other are a commit each, and
+// the checkpointer's runs are counted.
+func TestSQLiteWriterStats(t *testing.T) {
+	ctx := context.Background()
+	s := openSQLite(t, filepath.Join(t.TempDir(), "daogou.db"), zaptest.NewLogger(t))
+	before := s.WriterStats()
+	const n = 5
+	for i := range n {
+		if err := s.CreateVisitor(ctx, store.Visitor{ID: fmt.Sprint("v", i), CreatedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := store.Checkpoint(s); err != nil {
+		t.Fatal(err)
+	}
+	got := s.WriterStats()
+	if c, r := got.Commits-before.Commits, got.Requests-before.Requests; c != n || r != n {
+		t.Errorf("%d writes in turn: %d commits carrying %d requests, want %d and %d", n, c, r, n, n)
+	}
+	if got.CommitTime <= before.CommitTime {
+		t.Errorf("commit time %v did not grow from %v", got.CommitTime, before.CommitTime)
+	}
+	if got.Checkpoints <= before.Checkpoints { // the ticker may have run one too
+		t.Errorf("checkpoints %d, want more than %d", got.Checkpoints, before.Checkpoints)
+	}
+}
