@@ -13,12 +13,8 @@ import (
 // every delivered message is encoded once, on the hot path. The output is
 // the same JSON that encoding/json makes of the frame (a test holds it so).
 func appendMessageNew(b []byte, m store.Message) []byte {
-	b = append(b, `{"type":"message.new"`...)
-	if m.ConversationID != "" {
-		b = append(b, `,"conversation_id":`...)
-		b = appendJSONString(b, m.ConversationID)
-	}
-	b = append(b, `,"body":{"message":{"id":`...)
+	b = appendFrameHead(b, TypeMessageNew, "", m.ConversationID)
+	b = append(b, `{"message":{"id":`...)
 	b = appendJSONString(b, m.ID)
 	b = append(b, `,"conversation_id":`...)
 	b = appendJSONString(b, m.ConversationID)
