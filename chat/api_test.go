@@ -190,7 +190,8 @@ func TestHealthAndMetrics(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{`daogou_sessions{role="shopper"} 1`, "daogou_delivery_latency_seconds_bucket", "daogou_rule_events_total", "daogou_queue_length", "daogou_messages_total",
-		"daogou_store_commits_total", "daogou_store_commit_requests_total", "daogou_store_commit_seconds_total"} {
+		"daogou_store_commits_total", "daogou_store_commit_requests_total", "daogou_store_commit_seconds_total",
+		"daogou_store_batch_replays_total"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("metrics lack %q", want)
 		}

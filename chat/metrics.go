@@ -77,6 +77,8 @@ func (m *Metrics) registerWriter(st writerStats) {
 			func(w store.WriterStats) float64 { return float64(w.Checkpoints) }},
 		{"daogou_store_checkpoint_seconds_total", "Time those checkpoints took.",
 			func(w store.WriterStats) float64 { return w.CheckpointTime.Seconds() }},
+		{"daogou_store_batch_replays_total", "Commits run a second time, a savepoint per request, because one request failed.",
+			func(w store.WriterStats) float64 { return float64(w.Replays) }},
 	}
 	for _, s := range series {
 		value := s.value

@@ -19,3 +19,6 @@ func WriterPragma(s *SQLite, name string) (string, error) {
 
 // Checkpoint runs the checkpointer's passive checkpoint now.
 func Checkpoint(s *SQLite) (logPages, moved int, err error) { return s.checkpoint() }
+
+// CarefulBatches is how many batches keep savepoints after a replay.
+const CarefulBatches = carefulBatches

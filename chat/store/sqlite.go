@@ -76,6 +76,9 @@ type WriterStats struct {
 	CommitTime     time.Duration // spent running them, fsync included
 	Checkpoints    uint64        // passive checkpoints beside the writer
 	CheckpointTime time.Duration
+	// Replays are batches run a second time, with a savepoint per
+	// request, because a request failed in the first run.
+	Replays uint64
 }
 
 // WriterStats reads the counters.
@@ -83,6 +86,7 @@ func (s *SQLite) WriterStats() WriterStats {
 	return WriterStats{
 		Commits: s.commits.Load(), Requests: s.requests.Load(), CommitTime: time.Duration(s.commitNs.Load()),
 		Checkpoints: s.ckCount.Load(), CheckpointTime: time.Duration(s.ckNs.Load()),
+		Replays: s.w.replays.Load(),
 	}
 }
 
@@ -211,8 +215,10 @@ func migrateSQLite(ctx context.Context, conn *sql.Conn, steps []migration, log *
 }
 
 // write hands run to the writer and waits for its commit. run executes on
-// the writer goroutine, inside a savepoint; its error rolls the savepoint
-// back and comes back as is, and so does a panic.
+// the writer goroutine, in a transaction with other requests; its error
+// undoes its writes alone and comes back as is, and so does a panic. run
+// may be called more than once (commitBatch) and must write only what it
+// was given.
 func (s *SQLite) write(ctx context.Context, run func(w *writer) error) error {
 	if err := ctx.Err(); err != nil {
 		return err

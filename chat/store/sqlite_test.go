@@ -424,3 +424,64 @@ func TestSQLiteWriterStats(t *testing.T) {
 		t.Errorf("checkpoints %d, want more than %d", got.Checkpoints, before.Checkpoints)
 	}
 }
+
+// TestSQLiteReplays: a batch runs without savepoints; when a request fails
+// after writing, the batch runs again with them and its writes are undone
+// alone, and the next CarefulBatches batches keep them (a failure among
+// them is not replayed).
+func TestSQLiteReplays(t *testing.T) {
+	ctx := context.Background()
+	s := openSQLite(t, filepath.Join(t.TempDir(), "daogou.db"), zaptest.NewLogger(t))
+	conversation(t, s) // v1 with its conversation c1
+	n := 0
+	ok := func() error {
+		n++
+		return s.CreateVisitor(ctx, store.Visitor{ID: fmt.Sprint("ok", n), CreatedAt: at})
+	}
+	// The visitor is inserted, then the conversation's id is taken.
+	failLate := func() error {
+		n++
+		v := store.Visitor{ID: fmt.Sprint("lost", n), CreatedAt: at}
+		_, err := s.StartConversation(ctx, &v, store.Conversation{ID: "c1", VisitorID: v.ID, State: store.Queued}, store.Edit{})
+		if !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("start with a taken id: %v, want ErrConflict", err)
+		}
+		if _, err := s.Visitor(ctx, v.ID); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("visitor of the failed start: %v, want ErrNotFound", err)
+		}
+		return nil
+	}
+	steps := []struct {
+		name    string
+		times   int
+		write   func() error
+		replays uint64
+	}{
+		{"writes that succeed", 3, ok, 0},
+		{"a failure after a write", 1, failLate, 1},
+		{"successes with savepoints", store.CarefulBatches - 1, ok, 1},
+		{"a failure, the last batch with savepoints", 1, failLate, 1},
+		{"a success without them", 1, ok, 1},
+		{"a failure replayed", 1, failLate, 2},
+	}
+	before := s.WriterStats().Replays
+	for _, st := range steps {
+		for range st.times {
+			if err := st.write(); err != nil {
+				t.Fatalf("%s: %v", st.name, err)
+			}
+		}
+		if got := s.WriterStats().Replays - before; got != st.replays {
+			t.Fatalf("after %s: %d replays, want %d", st.name, got, st.replays)
+		}
+	}
+	stored := 0
+	for i := 1; i <= n; i++ {
+		if _, err := s.Visitor(ctx, fmt.Sprint("ok", i)); err == nil {
+			stored++
+		}
+	}
+	if want := 3 + store.CarefulBatches - 1 + 1; stored != want {
+		t.Fatalf("%d visitors of the writes that succeeded stored, want %d", stored, want)
+	}
+}

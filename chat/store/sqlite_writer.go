@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 )
@@ -27,6 +28,9 @@ type writer struct {
 	other                             map[string]*sql.Stmt // the rarer writes, prepared on first use
 
 	convs convCache
+
+	careful int           // batches still to run with savepoints (commitBatch)
+	replays atomic.Uint64 // batches run again with savepoints
 }
 
 // execText runs a write prepared once per query text (on the writer's
@@ -123,29 +127,67 @@ func (w *writer) exec(st *sql.Stmt) error {
 	return err
 }
 
-// commitBatch runs every request of batch in its own savepoint of one
-// transaction and commits once. Each request ends with err set to its own
-// failure, or to the transaction's when that failed; nil means committed.
+// carefulBatches is how many batches run with a savepoint per request
+// after one of them failed: a fault that repeats (a client that keeps
+// writing to a closed conversation) then costs savepoints, not a rerun of
+// every batch.
+const carefulBatches = 16
+
+// commitBatch runs the requests of batch in one transaction and commits
+// once. Each request ends with err set to its own failure, or to the
+// transaction's when that failed; nil means committed.
+//
+// A request's writes are undone alone when it fails. Savepoints would do
+// that, but each costs two statements and a copy of every page it changes
+// first (a fifth of a new conversation's instructions, a sixth of a stored
+// message's; docs/benchmarks.md). So the batch first runs without them; if
+// a request fails, the transaction is rolled back and the whole batch runs
+// again with a savepoint per request (Update's fn may run more than once,
+// and the other requests only write what they were given), as do the next
+// carefulBatches batches.
 func (w *writer) commitBatch(batch []*writeReq, log *zap.Logger) {
-	if err := w.exec(w.begin); err != nil {
-		err = fmt.Errorf("store: begin: %w", err)
-		for _, r := range batch {
-			r.err = err
-		}
-		log.Error("write transaction failed", zap.Error(err))
+	if w.careful > 0 {
+		w.careful--
+	} else if w.tryBatch(batch, log) {
 		return
-	}
-	abort := func(err error) {
+	} else {
+		w.careful = carefulBatches
+		w.replays.Add(1)
 		for _, r := range batch {
-			if r.err == nil && r.panicked == nil {
-				r.err = err
+			r.err, r.panicked = nil, nil
+		}
+	}
+	w.savepointBatch(batch, log)
+}
+
+// tryBatch runs batch without savepoints. It is false when a request
+// failed: the transaction is rolled back and no request has an answer yet.
+func (w *writer) tryBatch(batch []*writeReq, log *zap.Logger) bool {
+	if !w.beginBatch(batch, log) {
+		return true
+	}
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			continue
+		}
+		if r.panicked, r.err = w.run(r); r.err != nil || r.panicked != nil {
+			w.convs.rollback()
+			if err := w.exec(w.rollback); err != nil {
+				// SQLite ends the transaction itself after some errors.
+				log.Debug("rollback before the batch runs again", zap.Error(err))
 			}
+			return false
 		}
-		w.convs.rollback()
-		if rbErr := w.exec(w.rollback); rbErr != nil {
-			log.Error("rollback failed", zap.Error(rbErr))
-		}
-		log.Error("write transaction failed", zap.Error(err), zap.Int("requests", len(batch)))
+	}
+	w.commitOrAbort(batch, log)
+	return true
+}
+
+// savepointBatch runs every request of batch in its own savepoint.
+func (w *writer) savepointBatch(batch []*writeReq, log *zap.Logger) {
+	if !w.beginBatch(batch, log) {
+		return
 	}
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
@@ -153,26 +195,59 @@ func (w *writer) commitBatch(batch []*writeReq, log *zap.Logger) {
 			continue
 		}
 		if err := w.exec(w.savepoint); err != nil {
-			abort(fmt.Errorf("store: savepoint: %w", err))
+			w.abort(batch, fmt.Errorf("store: savepoint: %w", err), log)
 			return
 		}
 		r.panicked, r.err = w.run(r)
 		if r.err != nil || r.panicked != nil {
 			if err := w.exec(w.rollbackTo); err != nil {
-				abort(fmt.Errorf("store: rollback to savepoint: %w", err))
+				w.abort(batch, fmt.Errorf("store: rollback to savepoint: %w", err), log)
 				return
 			}
 		}
 		if err := w.exec(w.release); err != nil {
-			abort(fmt.Errorf("store: release savepoint: %w", err))
+			w.abort(batch, fmt.Errorf("store: release savepoint: %w", err), log)
 			return
 		}
 	}
+	w.commitOrAbort(batch, log)
+}
+
+// beginBatch opens the batch's transaction; when it cannot, every request
+// fails with that error.
+func (w *writer) beginBatch(batch []*writeReq, log *zap.Logger) bool {
+	if err := w.exec(w.begin); err != nil {
+		err = fmt.Errorf("store: begin: %w", err)
+		for _, r := range batch {
+			r.err = err
+		}
+		log.Error("write transaction failed", zap.Error(err))
+		return false
+	}
+	return true
+}
+
+func (w *writer) commitOrAbort(batch []*writeReq, log *zap.Logger) {
 	if err := w.exec(w.commit); err != nil {
-		abort(fmt.Errorf("store: commit: %w", err))
+		w.abort(batch, fmt.Errorf("store: commit: %w", err), log)
 		return
 	}
 	w.convs.committed()
+}
+
+// abort rolls the transaction back: err is the answer of every request
+// that had none.
+func (w *writer) abort(batch []*writeReq, err error, log *zap.Logger) {
+	for _, r := range batch {
+		if r.err == nil && r.panicked == nil {
+			r.err = err
+		}
+	}
+	w.convs.rollback()
+	if rbErr := w.exec(w.rollback); rbErr != nil {
+		log.Error("rollback failed", zap.Error(rbErr))
+	}
+	log.Error("write transaction failed", zap.Error(err), zap.Int("requests", len(batch)))
 }
 
 // run calls r.run, turning a panic into a value to re-raise in the caller.
