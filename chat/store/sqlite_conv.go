@@ -41,7 +41,7 @@ func (s *SQLite) StartConversation(ctx context.Context, v *Visitor, c Conversati
 			return sqliteErr("create conversation", err)
 		}
 		for _, m := range p.msgs {
-			if err := w.insertMessage(m); err != nil {
+			if err := w.insertMessage(m, nil); err != nil {
 				return sqliteErr("append message", err)
 			}
 		}
@@ -54,19 +54,19 @@ func (s *SQLite) StartConversation(ctx context.Context, v *Visitor, c Conversati
 }
 
 func (s *SQLite) Conversation(ctx context.Context, id string) (Conversation, error) {
-	return s.oneConversation(ctx, "id = ?", id)
+	return s.oneConversation(ctx, "c.id = ?", id)
 }
 
 // OpenConversation is the visitor's conversation that is not closed.
 func (s *SQLite) OpenConversation(ctx context.Context, visitorID string) (Conversation, error) {
-	return s.oneConversation(ctx, "visitor_id = ? AND state <> 'closed'", visitorID)
+	return s.oneConversation(ctx, "c.visitor_id = ? AND c.state <> 'closed'", visitorID)
 }
 
 func (s *SQLite) oneConversation(ctx context.Context, where string, arg any) (Conversation, error) {
 	if err := s.reading(); err != nil {
 		return Conversation{}, err
 	}
-	c, err := scanSQLiteConv(s.queryRow(ctx, "SELECT "+sqliteConvCols+" FROM conversations WHERE "+where, arg))
+	c, err := scanSQLiteConv(s.queryRow(ctx, sqliteConvRead+" WHERE "+where, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Conversation{}, fmt.Errorf("store: conversation %v: %w", arg, ErrNotFound)
 	}
@@ -81,8 +81,7 @@ func (s *SQLite) OpenConversations(ctx context.Context) ([]Conversation, error) 
 	if err := s.reading(); err != nil {
 		return nil, err
 	}
-	rows, err := s.query(ctx, "SELECT "+sqliteConvCols+
-		" FROM conversations WHERE state <> 'closed' ORDER BY opened_at, rowid")
+	rows, err := s.query(ctx, sqliteConvRead+" WHERE c.state <> 'closed' ORDER BY c.opened_at, c.rowid")
 	if err != nil {
 		return nil, fmt.Errorf("store: list open conversations: %w", err)
 	}
@@ -98,8 +97,8 @@ func (s *SQLite) VisitorConversations(ctx context.Context, visitorID string, lim
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := s.query(ctx, "SELECT "+sqliteConvCols+
-		" FROM conversations WHERE visitor_id = ? ORDER BY opened_at DESC, rowid DESC LIMIT ?", visitorID, limit)
+	rows, err := s.query(ctx, sqliteConvRead+
+		" WHERE c.visitor_id = ? ORDER BY c.opened_at DESC, c.rowid DESC LIMIT ?", visitorID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: list visitor conversations: %w", err)
 	}

@@ -485,3 +485,102 @@ func TestSQLiteReplays(t *testing.T) {
 		t.Fatalf("%d visitors of the writes that succeeded stored, want %d", stored, want)
 	}
 }
+
+// TestSQLiteCarriedTimers: a message that changes only the timers leaves
+// the conversation's row as it was and carries them; every read (the read
+// pool's four, and the writer's after a reopen, through the next seq)
+// sees the newest of the row and the last message.
+func TestSQLiteCarriedTimers(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "daogou.db")
+	s, err := store.OpenSQLite(ctx, path, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { s.Close() }()
+	conversation(t, s)
+	turn := func(d time.Duration) rules.State {
+		return rules.State{TurnStarted: at.Add(d), TurnDeadline: at.Add(d + 3*time.Second)}
+	}
+	msg := func(text string) store.Message {
+		return store.Message{Author: store.Author{Kind: store.AuthorShopper, ID: "v1"}, Kind: "text", Text: text}
+	}
+	steps := []struct {
+		name  string
+		edit  func(c *store.Conversation) []store.Message
+		seq   int64
+		topic string
+		state rules.State
+	}{
+		{"a message starts a turn", func(c *store.Conversation) []store.Message {
+			c.Timers = turn(0)
+			return []store.Message{msg("hello")}
+		}, 1, "", turn(0)},
+		{"another moves it", func(c *store.Conversation) []store.Message {
+			c.Timers = turn(time.Second)
+			return []store.Message{msg("anyone?")}
+		}, 2, "", turn(time.Second)},
+		{"a message with a new topic saves the row", func(c *store.Conversation) []store.Message {
+			c.Topic, c.Timers = "shoes", turn(2*time.Second)
+			return []store.Message{msg("shoes")}
+		}, 3, "shoes", turn(2 * time.Second)},
+		{"timers alone save the row", func(c *store.Conversation) []store.Message {
+			c.Timers.TurnHeld = true
+			return nil
+		}, 3, "shoes", rules.State{TurnStarted: at.Add(2 * time.Second), TurnDeadline: at.Add(5 * time.Second), TurnHeld: true}},
+		{"two messages stop them", func(c *store.Conversation) []store.Message {
+			c.Timers = rules.State{}
+			return []store.Message{msg("one"), msg("two")}
+		}, 5, "shoes", rules.State{}},
+		{"a message starts them again", func(c *store.Conversation) []store.Message {
+			c.Timers = turn(9 * time.Second)
+			return []store.Message{msg("three")}
+		}, 6, "shoes", turn(9 * time.Second)},
+	}
+	check := func(when string, seq int64, topic string, state rules.State) {
+		t.Helper()
+		one, err1 := s.Conversation(ctx, "c1")
+		open, err2 := s.OpenConversation(ctx, "v1")
+		all, err3 := s.OpenConversations(ctx)
+		mine, err4 := s.VisitorConversations(ctx, "v1", 0)
+		if err := errors.Join(err1, err2, err3, err4); err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+		if len(all) != 1 || len(mine) != 1 {
+			t.Fatalf("%s: %d open, %d of the visitor; want 1 each", when, len(all), len(mine))
+		}
+		for i, c := range []store.Conversation{one, open, all[0], mine[0]} {
+			if c.ID != "c1" || c.LastSeq != seq || c.Topic != topic || !reflect.DeepEqual(c.Timers, state) {
+				t.Fatalf("%s, read %d: %s seq %d topic %q timers %+v; want seq %d topic %q timers %+v",
+					when, i, c.ID, c.LastSeq, c.Topic, c.Timers, seq, topic, state)
+			}
+		}
+	}
+	for _, st := range steps {
+		ch, err := s.Update(ctx, "c1", func(c *store.Conversation) ([]store.Message, error) { return st.edit(c), nil })
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if ch.Conversation.LastSeq != st.seq {
+			t.Fatalf("%s: change says seq %d, want %d", st.name, ch.Conversation.LastSeq, st.seq)
+		}
+		check(st.name, st.seq, st.topic, st.state)
+		// A new writer reads the conversation: its next message follows on.
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if s, err = store.OpenSQLite(ctx, path, zaptest.NewLogger(t)); err != nil {
+			t.Fatal(err)
+		}
+		check(st.name+", reopened", st.seq, st.topic, st.state)
+	}
+	ch, err := s.Update(ctx, "c1", func(c *store.Conversation) ([]store.Message, error) {
+		if !reflect.DeepEqual(c.Timers, turn(9*time.Second)) {
+			return nil, fmt.Errorf("writer read timers %+v", c.Timers)
+		}
+		return []store.Message{msg("after a reopen")}, nil
+	})
+	if err != nil || ch.Messages[0].Seq != 7 {
+		t.Fatalf("a message after reopening: %v, %+v; want seq 7", err, ch.Messages)
+	}
+}

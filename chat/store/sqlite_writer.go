@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -62,6 +63,14 @@ func newWriter(ctx context.Context, db *sql.DB) (*writer, error) {
 const (
 	sqliteConvCols = `id, visitor_id, visitor_name, state, agent_id, locale, topic, context,
 		opened_at, closed_at, outcome, last_seq, assigned_at, timers`
+	// sqliteConvRead selects a conversation (as c) with what its newest
+	// message says: one stored without saving the row carries the
+	// conversation's timers, and its seq is the last one. Add a WHERE on c.
+	sqliteConvRead = `SELECT c.id, c.visitor_id, c.visitor_name, c.state, c.agent_id, c.locale, c.topic, c.context,
+		c.opened_at, c.closed_at, c.outcome, MAX(c.last_seq, COALESCE(m.seq, 0)), c.assigned_at,
+		CASE WHEN m.seq > c.last_seq THEN COALESCE(m.conv_timers, c.timers) ELSE c.timers END
+		FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id
+			AND m.seq = (SELECT MAX(seq) FROM messages WHERE conversation_id = c.id)`
 	sqliteMsgCols = `id, conversation_id, seq, author_kind, author_id, author_name, kind, text,
 		auto, created_at, client_msg_id, script_id`
 )
@@ -78,12 +87,12 @@ func (w *writer) prepare(ctx context.Context) error {
 		{&w.savepoint, "SAVEPOINT req"},
 		{&w.release, "RELEASE req"},
 		{&w.rollbackTo, "ROLLBACK TO req"},
-		{&w.selectConv, "SELECT " + sqliteConvCols + " FROM conversations WHERE id = ?"},
+		{&w.selectConv, sqliteConvRead + " WHERE c.id = ?"},
 		{&w.dupCheck, "SELECT " + sqliteMsgCols + ` FROM messages
 			WHERE conversation_id = ? AND author_id = ? AND client_msg_id = ?`},
 		{&w.listClients, `SELECT author_id, client_msg_id FROM messages
 			WHERE conversation_id = ? AND client_msg_id IS NOT NULL`},
-		{&w.insertMsg, "INSERT INTO messages (" + sqliteMsgCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+		{&w.insertMsg, "INSERT INTO messages (" + sqliteMsgCols + ", conv_timers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
 		{&w.updateConv, `UPDATE conversations SET visitor_name = ?, state = ?, agent_id = ?, locale = ?,
 			topic = ?, context = ?, closed_at = ?, outcome = ?, last_seq = ?, assigned_at = ?, timers = ?
 			WHERE id = ?`},
@@ -300,24 +309,32 @@ func (w *writer) update(id string, fn func(c *Conversation) (Edit, error)) (Chan
 		}
 		// Two pairs with one hash: not a repeat.
 	}
-	for _, m := range p.msgs {
-		if err := w.insertMessage(m); err != nil {
-			return Change{}, sqliteErr("append message", err)
-		}
-	}
 	c := p.conv
 	timers, err := encodeTimers(c.Timers)
 	if err != nil {
 		return Change{}, err
 	}
-	args := []any{c.VisitorName, c.State, c.AgentID, c.Locale, c.Topic, nullJSON(c.Context),
-		millis(c.ClosedAt.Time), c.Outcome, c.LastSeq, millis(c.AssignedAt.Time), timers, c.ID}
-	st := w.updateConv
-	if c.State == cur.State {
-		st, args = w.updateKeep, append(args[:1], args[2:]...)
+	// Messages that change nothing else carry the timers; the row stays.
+	saveRow := len(p.msgs) == 0 || !sameRow(cur, c)
+	var carried any
+	if !saveRow {
+		carried = timers
 	}
-	if _, err := st.ExecContext(ctx, args...); err != nil {
-		return Change{}, sqliteErr("save conversation", err)
+	for _, m := range p.msgs {
+		if err := w.insertMessage(m, carried); err != nil {
+			return Change{}, sqliteErr("append message", err)
+		}
+	}
+	if saveRow {
+		args := []any{c.VisitorName, c.State, c.AgentID, c.Locale, c.Topic, nullJSON(c.Context),
+			millis(c.ClosedAt.Time), c.Outcome, c.LastSeq, millis(c.AssignedAt.Time), timers, c.ID}
+		st := w.updateConv
+		if c.State == cur.State {
+			st, args = w.updateKeep, append(args[:1], args[2:]...)
+		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			return Change{}, sqliteErr("save conversation", err)
+		}
 	}
 	if err := w.insertEvents(p.events); err != nil {
 		return Change{}, err
@@ -352,11 +369,21 @@ func (w *writer) readClients(id string) (clientIDs, error) {
 	return s, nil
 }
 
-// insertMessage stores a planned message.
-func (w *writer) insertMessage(m Message) error {
+// insertMessage stores a planned message; timers, when not nil, are its
+// conversation's, whose row is not saved with it.
+func (w *writer) insertMessage(m Message, timers any) error {
 	_, err := w.insertMsg.ExecContext(context.Background(), m.ID, m.ConversationID, m.Seq, m.Author.Kind, m.Author.ID,
-		m.Author.Name, m.Kind, m.Text, m.Auto, m.CreatedAt.UnixMilli(), nullString(m.ClientMsgID), m.ScriptID)
+		m.Author.Name, m.Kind, m.Text, m.Auto, m.CreatedAt.UnixMilli(), nullString(m.ClientMsgID), m.ScriptID, timers)
 	return err
+}
+
+// sameRow reports whether a and b store the same row but for last_seq and
+// timers (the columns an UPDATE of the conversation writes).
+func sameRow(a, b Conversation) bool {
+	return a.VisitorName == b.VisitorName && a.State == b.State && a.AgentID == b.AgentID &&
+		a.Locale == b.Locale && a.Topic == b.Topic && bytes.Equal(a.Context, b.Context) &&
+		a.Outcome == b.Outcome && millis(a.ClosedAt.Time) == millis(b.ClosedAt.Time) &&
+		millis(a.AssignedAt.Time) == millis(b.AssignedAt.Time)
 }
 
 // nullString is s, or NULL when empty.
