@@ -3,6 +3,7 @@ package chat
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,6 +35,30 @@ func TestAppendMessageNewMatchesEncodingJSON(t *testing.T) {
 			}
 			if !bytes.Equal(got, want) {
 				t.Fatalf("\n got  %s\n want %s", got, want)
+			}
+		})
+	}
+}
+
+// A message.new is encoded in one allocation: its buffer is sized for it,
+// ids, a client id, a script id and ordinary escapes included (text made
+// mostly of characters to escape, like HTML, grows it again).
+func TestEncodeMessageNewSize(t *testing.T) {
+	id := "0192f0a0-0000-7000-8000-0000000000c9"
+	full := benchMsg
+	full.ID, full.ConversationID, full.Author.ID, full.ClientMsgID, full.ScriptID = id, id, id, id, "en.recommend.match.2"
+	for _, tc := range []struct {
+		name string
+		m    store.Message
+	}{
+		{"a shopper's line", benchMsg},
+		{"every id at its longest", full},
+		{"a long text with quotes and lines", store.Message{ID: id, ConversationID: id, Text: strings.Repeat("Does the \"Aurora\" jacket come in navy?\n", 100)}},
+		{"chinese", store.Message{ID: id, ConversationID: id, Text: strings.Repeat("您好，这双鞋有三十九码吗？", 40)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if n := testing.AllocsPerRun(20, func() { _ = encodeMessageNew(tc.m) }); n != 1 {
+				t.Fatalf("%v allocations, want 1", n)
 			}
 		})
 	}
