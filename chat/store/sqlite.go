@@ -39,8 +39,8 @@ const (
 
 // SQLite is the embedded Store. SQLite has one writer, so every write goes
 // through one goroutine that commits what is waiting as one transaction
-// (group commit: one fsync for up to sqliteBatch requests), each request in
-// its own savepoint so that one failing request fails alone. A write is
+// (group commit: one fsync for up to sqliteBatch requests), so that one
+// failing request fails alone (commitBatch says how). A write is
 // answered only after its commit returned. Reads use a separate pool of
 // read-only connections, which WAL lets run beside the writer.
 type SQLite struct {
