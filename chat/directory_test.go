@@ -267,3 +267,42 @@ func TestRedisDirectoryCapacityAcrossInstances(t *testing.T) {
 		t.Fatalf("seen from b: %+v", views[0])
 	}
 }
+
+// The lease is renewed while every connection of the shared pool is busy
+// (each held by a blocking read here, as a burst of traffic holds them):
+// its renewal has connections of its own.
+func TestRedisDirectoryLeaseWithPoolBusy(t *testing.T) {
+	opts := redisOptions(t)
+	o := *opts
+	o.PoolSize, o.PoolTimeout = 2, 10*time.Second
+	rdb := newRedisClient(t, &o, "busy")
+	prefix := unique(t) + ":"
+	d := chat.NewRedisDirectory(rdb, prefix, "i1", zaptest.NewLogger(t))
+	t.Cleanup(func() { d.Close() })
+	admin := newRedisClient(t, opts, "admin")
+	ctx := context.Background()
+
+	var held sync.WaitGroup
+	for range o.PoolSize {
+		held.Add(1)
+		go func() {
+			defer held.Done()
+			rdb.BLPop(ctx, 0, prefix+"release")
+		}()
+	}
+	defer func() {
+		admin.RPush(ctx, prefix+"release", make([]any, o.PoolSize)...)
+		held.Wait()
+	}()
+	waitFor(t, "the pool held", func() bool { return rdb.PoolStats().TotalConns == uint32(o.PoolSize) && rdb.PoolStats().IdleConns == 0 })
+
+	hb, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := d.Heartbeat(hb); err != nil {
+		t.Fatalf("renewing the lease with the shared pool busy: %v", err)
+	}
+	score, err := admin.ZScore(ctx, prefix+"instances", "i1").Result()
+	if err != nil || time.UnixMilli(int64(score)).Before(time.Now()) {
+		t.Fatalf("lease %v, %v: want one that runs out later", time.UnixMilli(int64(score)), err)
+	}
+}
