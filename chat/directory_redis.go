@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 	"go.uber.org/zap"
 
 	"github.com/daogou/daogou/chat/store"
@@ -64,6 +65,9 @@ func NewRedisDirectory(rdb redis.UniversalClient, prefix, instance string, log *
 	if c, ok := rdb.(*redis.Client); ok {
 		o := *c.Options()
 		o.PoolSize, o.MinIdleConns, o.MaxIdleConns = 2, 0, 2
+		// The copy would register the shared client's notification
+		// handlers again (go-redis logs the clash); the lease needs none.
+		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 		d.lease, d.ownLease = redis.NewClient(&o), true
 	}
 	return d
