@@ -13,6 +13,15 @@ import (
 const (
 	pgConvCols = `id, visitor_id, visitor_name, state, agent_id, locale, topic, context,
 		opened_at, closed_at, outcome, last_seq, assigned_at, timers`
+	// pgConvRead selects a conversation (as c) with what its newest
+	// message says: one stored without a new version of the row carries
+	// the conversation's timers, and its seq is the last one. Add a WHERE
+	// on c.
+	pgConvRead = `SELECT c.id, c.visitor_id, c.visitor_name, c.state, c.agent_id, c.locale, c.topic, c.context,
+		c.opened_at, c.closed_at, c.outcome, GREATEST(c.last_seq, COALESCE(m.seq, 0)), c.assigned_at,
+		CASE WHEN m.seq > c.last_seq THEN COALESCE(m.conv_timers, c.timers) ELSE c.timers END
+		FROM conversations c LEFT JOIN LATERAL (SELECT seq, conv_timers FROM messages
+			WHERE conversation_id = c.id ORDER BY seq DESC LIMIT 1) m ON true`
 	pgMsgCols = `id, conversation_id, seq, author_kind, author_id, author_name, kind, text,
 		auto, created_at, client_msg_id, script_id`
 )
@@ -50,7 +59,7 @@ func (p *Postgres) StartConversation(ctx context.Context, v *Visitor, c Conversa
 		c.ID, c.VisitorID, c.VisitorName, c.State, c.AgentID, c.Locale, c.Topic, nullJSON(c.Context),
 		c.OpenedAt.Time, pgTime(c.ClosedAt.Time), c.Outcome, c.LastSeq, pgTime(c.AssignedAt.Time), timers)
 	for _, m := range pl.msgs {
-		queueMessage(b, m)
+		queueMessage(b, m, nil)
 	}
 	for _, e := range pl.events {
 		queueEvent(b, e)
@@ -68,14 +77,14 @@ func (p *Postgres) Conversation(ctx context.Context, id string) (Conversation, e
 
 // OpenConversation is the visitor's conversation that is not closed.
 func (p *Postgres) OpenConversation(ctx context.Context, visitorID string) (Conversation, error) {
-	return p.oneConversation(ctx, "visitor_id = $1 AND state <> 'closed'", visitorID)
+	return p.oneConversation(ctx, "c.visitor_id = $1 AND c.state <> 'closed'", visitorID)
 }
 
 func (p *Postgres) oneConversation(ctx context.Context, where string, arg any) (Conversation, error) {
 	if err := p.open(); err != nil {
 		return Conversation{}, err
 	}
-	c, err := scanPgConv(p.pool.QueryRow(ctx, "SELECT "+pgConvCols+" FROM conversations WHERE "+where, arg))
+	c, err := scanPgConv(p.pool.QueryRow(ctx, pgConvRead+" WHERE "+where, arg))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Conversation{}, fmt.Errorf("store: conversation %v: %w", arg, ErrNotFound)
 	}
@@ -90,8 +99,7 @@ func (p *Postgres) OpenConversations(ctx context.Context) ([]Conversation, error
 	if err := p.open(); err != nil {
 		return nil, err
 	}
-	rows, err := p.pool.Query(ctx, "SELECT "+pgConvCols+
-		" FROM conversations WHERE state <> 'closed' ORDER BY opened_at, ord")
+	rows, err := p.pool.Query(ctx, pgConvRead+" WHERE c.state <> 'closed' ORDER BY c.opened_at, c.ord")
 	if err != nil {
 		return nil, fmt.Errorf("store: list open conversations: %w", err)
 	}
@@ -104,8 +112,8 @@ func (p *Postgres) VisitorConversations(ctx context.Context, visitorID string, l
 	if err := p.open(); err != nil {
 		return nil, err
 	}
-	rows, err := p.pool.Query(ctx, "SELECT "+pgConvCols+
-		" FROM conversations WHERE visitor_id = $1 ORDER BY opened_at DESC, ord DESC LIMIT $2", visitorID, pgLimit(limit))
+	rows, err := p.pool.Query(ctx, pgConvRead+
+		" WHERE c.visitor_id = $1 ORDER BY c.opened_at DESC, c.ord DESC LIMIT $2", visitorID, pgLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("store: list visitor conversations: %w", err)
 	}
@@ -146,10 +154,18 @@ func (p *Postgres) Apply(ctx context.Context, id string, fn func(c *Conversation
 
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue("SELECT "+pgConvCols+" FROM conversations WHERE id = $1 FOR UPDATE", id)
+	// Lock, then read in a statement of its own: its snapshot, taken once
+	// the lock is held, sees the messages of the transaction that held it
+	// before (a locking read re-reads only the locked row after a wait, not
+	// the newest message joined to it).
+	b.Queue("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", id)
+	b.Queue(pgConvRead+" WHERE c.id = $1", id)
 	br := conn.SendBatch(ctx, b)
 	_, err = br.Exec()
 	inTx = err == nil
+	if err == nil {
+		_, err = br.Exec()
+	}
 	var cur Conversation
 	if err == nil {
 		cur, err = scanPgConv(br.QueryRow())
@@ -173,14 +189,22 @@ func (p *Postgres) Apply(ctx context.Context, id string, fn func(c *Conversation
 	if err != nil {
 		return Change{}, err
 	}
+	// Messages that change nothing else carry the timers; the row stays.
+	saveRow := len(pl.msgs) == 0 || !sameRow(cur, c)
+	var carried any
+	if !saveRow {
+		carried = timers
+	}
 	b = &pgx.Batch{}
 	for _, m := range pl.msgs {
-		queueMessage(b, m)
+		queueMessage(b, m, carried)
 	}
-	b.Queue(`UPDATE conversations SET visitor_name = $1, state = $2, agent_id = $3, locale = $4, topic = $5,
-		context = $6, closed_at = $7, outcome = $8, last_seq = $9, assigned_at = $10, timers = $11 WHERE id = $12`,
-		c.VisitorName, c.State, c.AgentID, c.Locale, c.Topic, nullJSON(c.Context), pgTime(c.ClosedAt.Time),
-		c.Outcome, c.LastSeq, pgTime(c.AssignedAt.Time), timers, c.ID)
+	if saveRow {
+		b.Queue(`UPDATE conversations SET visitor_name = $1, state = $2, agent_id = $3, locale = $4, topic = $5,
+			context = $6, closed_at = $7, outcome = $8, last_seq = $9, assigned_at = $10, timers = $11 WHERE id = $12`,
+			c.VisitorName, c.State, c.AgentID, c.Locale, c.Topic, nullJSON(c.Context), pgTime(c.ClosedAt.Time),
+			c.Outcome, c.LastSeq, pgTime(c.AssignedAt.Time), timers, c.ID)
+	}
 	for _, e := range pl.events {
 		queueEvent(b, e)
 	}
@@ -273,9 +297,10 @@ func scanPgMsg(row pgx.Row) (Message, error) {
 	return m, nil
 }
 
-// queueMessage adds a planned message's insert to a batch.
-func queueMessage(b *pgx.Batch, m Message) {
-	b.Queue("INSERT INTO messages ("+pgMsgCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+// queueMessage adds a planned message's insert to a batch; timers, when
+// not nil, are its conversation's, whose row is not saved with it.
+func queueMessage(b *pgx.Batch, m Message, timers any) {
+	b.Queue("INSERT INTO messages ("+pgMsgCols+", conv_timers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
 		m.ID, m.ConversationID, m.Seq, m.Author.Kind, m.Author.ID, m.Author.Name, m.Kind, m.Text, m.Auto,
-		m.CreatedAt.Time, nullString(m.ClientMsgID), m.ScriptID)
+		m.CreatedAt.Time, nullString(m.ClientMsgID), m.ScriptID, timers)
 }

@@ -118,6 +118,13 @@ func TestPostgres(t *testing.T) {
 	})
 }
 
+// TestPostgresCarriedTimers: the steps of TestSQLiteCarriedTimers (every
+// Apply reads the conversation back under its lock).
+func TestPostgresCarriedTimers(t *testing.T) {
+	s, _ := openPostgres(t, store.PoolOptions{MaxConns: 4}, zaptest.NewLogger(t))
+	carriedTimers(t, s, nil)
+}
+
 // TestPostgresMigrateOnce opens a second store on the same schema: the
 // migrations are recorded and not applied again.
 func TestPostgresMigrateOnce(t *testing.T) {
@@ -148,8 +155,8 @@ func TestPostgresMigrateOnce(t *testing.T) {
 	if versions, err = pgx.CollectRows(rows, pgx.RowTo[int]); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(versions, []int{1, 2}) {
-		t.Fatalf("schema_migrations = %v, want [1 2], each once", versions)
+	if !reflect.DeepEqual(versions, []int{1, 2, 3}) {
+		t.Fatalf("schema_migrations = %v, want [1 2 3], each once", versions)
 	}
 }
 

@@ -498,6 +498,22 @@ func TestSQLiteCarriedTimers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { s.Close() }()
+	carriedTimers(t, s, func() store.Store {
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if s, err = store.OpenSQLite(ctx, path, zaptest.NewLogger(t)); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+// carriedTimers runs the steps of the carried timers on s, checking every
+// read after each, and again after reopen (when not nil) gives a new store
+// on the same data.
+func carriedTimers(t *testing.T, s store.Store, reopen func() store.Store) {
+	ctx := context.Background()
 	conversation(t, s)
 	turn := func(d time.Duration) rules.State {
 		return rules.State{TurnStarted: at.Add(d), TurnDeadline: at.Add(d + 3*time.Second)}
@@ -565,14 +581,10 @@ func TestSQLiteCarriedTimers(t *testing.T) {
 			t.Fatalf("%s: change says seq %d, want %d", st.name, ch.Conversation.LastSeq, st.seq)
 		}
 		check(st.name, st.seq, st.topic, st.state)
-		// A new writer reads the conversation: its next message follows on.
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
+		if reopen != nil { // a new writer reads the conversation
+			s = reopen()
+			check(st.name+", reopened", st.seq, st.topic, st.state)
 		}
-		if s, err = store.OpenSQLite(ctx, path, zaptest.NewLogger(t)); err != nil {
-			t.Fatal(err)
-		}
-		check(st.name+", reopened", st.seq, st.topic, st.state)
 	}
 	ch, err := s.Update(ctx, "c1", func(c *store.Conversation) ([]store.Message, error) {
 		if !reflect.DeepEqual(c.Timers, turn(9*time.Second)) {
@@ -581,6 +593,6 @@ func TestSQLiteCarriedTimers(t *testing.T) {
 		return []store.Message{msg("after a reopen")}, nil
 	})
 	if err != nil || ch.Messages[0].Seq != 7 {
-		t.Fatalf("a message after reopening: %v, %+v; want seq 7", err, ch.Messages)
+		t.Fatalf("a message after the steps: %v, %+v; want seq 7", err, ch.Messages)
 	}
 }
