@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"go.uber.org/zap"
@@ -248,9 +249,24 @@ func (h *Hub) drain(ctx context.Context) {
 		if _, err := h.handTo(ctx, e.ConversationID, agentID, ""); err != nil {
 			h.log.Warn("queued conversation not assigned", zap.String("conversation_id", e.ConversationID), zap.String("agent_id", agentID), zap.Error(err))
 			h.release(ctx, agentID)
+			if stillWaiting(err) {
+				// Next took it off the queue: back in its place, and the
+				// next drain tries again (now would fail the same way).
+				e.Back = false
+				if err := h.dir.Enqueue(ctx, e); err != nil {
+					h.log.Error("queued conversation lost its place", zap.String("conversation_id", e.ConversationID), zap.Error(err))
+				}
+				break
+			}
 		}
 	}
 	h.tellQueue()
+}
+
+// stillWaiting reports whether a conversation that could not be handed to
+// an agent waits on: anything but its being closed or gone.
+func stillWaiting(err error) bool {
+	return asFrameError(err).Code != CodeConflict && !errors.Is(err, store.ErrNotFound)
 }
 
 // handTo gives a conversation to an agent whose load already counts it,

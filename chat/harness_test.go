@@ -38,6 +38,7 @@ type env struct {
 	st    store.Store
 	cfg   chat.Config
 	dir   string
+	wrap  func(store.Store) store.Store // the hub's store around the SQLite one (nil: as is)
 }
 
 func newEnv(t *testing.T, tune ...func(*chat.Config)) *env {
@@ -47,6 +48,15 @@ func newEnv(t *testing.T, tune ...func(*chat.Config)) *env {
 	for _, f := range tune {
 		f(&e.cfg)
 	}
+	e.boot()
+	return e
+}
+
+// newEnvWrapped is newEnv with the hub's store wrapped by wrap.
+func newEnvWrapped(t *testing.T, wrap func(store.Store) store.Store) *env {
+	t.Helper()
+	e := &env{t: t, clock: chat.NewManualClock(start), dir: t.TempDir(), cfg: chat.DefaultConfig(), wrap: wrap}
+	e.cfg.PasswordCost = bcrypt.MinCost
 	e.boot()
 	return e
 }
@@ -63,7 +73,10 @@ func (e *env) boot() {
 		t.Fatal(err)
 	}
 	e.st = st
-	e.hub = chat.NewHub(e.cfg, chat.Deps{Store: st, Broker: chat.NewMemoryBroker(), Scripts: lib, Clock: e.clock, Log: zaptest.NewLogger(t)})
+	if e.wrap != nil {
+		e.st = e.wrap(st)
+	}
+	e.hub = chat.NewHub(e.cfg, chat.Deps{Store: e.st, Broker: chat.NewMemoryBroker(), Scripts: lib, Clock: e.clock, Log: zaptest.NewLogger(t)})
 	if err := e.hub.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,14 @@
 package chat_test
 
 import (
+	"context"
+	"errors"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/daogou/daogou/chat/store"
 )
 
 // Two agents of capacity 1 and three shoppers: the third waits first in
@@ -205,4 +210,40 @@ func TestAgentVanishes(t *testing.T) {
 		t.Fatalf("reassigned = %+v", as.Conversation)
 	}
 	sh.expectBody("conversation.assigned", &as)
+}
+
+// flakyApply fails the next Apply once armed, as a store that is briefly
+// unreachable does.
+type flakyApply struct {
+	store.Store
+	fail atomic.Bool
+}
+
+func (s *flakyApply) Apply(ctx context.Context, id string, fn func(c *store.Conversation) (store.Edit, error)) (store.Change, error) {
+	if s.fail.CompareAndSwap(true, false) {
+		return store.Change{}, errors.New("store briefly unreachable")
+	}
+	return s.Store.Apply(ctx, id, fn)
+}
+
+// A waiting conversation whose handover to a free agent fails (the store
+// did not answer) keeps its place in the queue, and the next drain gives
+// it to an agent.
+func TestQueuedKeepsItsPlaceWhenTheHandoverFails(t *testing.T) {
+	var fs *flakyApply
+	e := newEnvWrapped(t, func(s store.Store) store.Store { fs = &flakyApply{Store: s}; return fs })
+	_, _, conv := e.shopper("Ann")
+	if conv.State != "queued" {
+		t.Fatalf("state %s, want queued (nobody is online)", conv.State)
+	}
+	tok1, _ := e.account("mei@shop.test", "Mei", "agent", 2)
+	tok2, _ := e.account("jie@shop.test", "Jie", "agent", 2)
+	fs.fail.Store(true)
+	e.agent("agent1", tok1) // its drain takes Ann's conversation, and the store fails
+	waitFor(t, "the failed handover", func() bool { return !fs.fail.Load() })
+	e.agent("agent2", tok2) // a drain again
+	waitFor(t, "Ann's conversation assigned", func() bool {
+		c, err := e.st.Conversation(context.Background(), conv.ID)
+		return err == nil && c.State == store.Assigned
+	})
 }
