@@ -20,9 +20,9 @@ const (
 )
 
 // rateLimiter is a token bucket, used only by a session's reader. Time the
-// server itself spent on the client's previous frames raises the bucket's
-// cap for that while: frames that piled up while the server was busy are the
-// server's delay, not a flood.
+// server itself spent on the client's previous frames, or took to start a
+// reader for them, raises the bucket's cap for that while: frames that piled
+// up while the server was busy are the server's delay, not a flood.
 type rateLimiter struct {
 	tokens    float64
 	last      time.Time
@@ -38,8 +38,10 @@ func newRateLimiter() rateLimiter { return rateLimiter{tokens: rateBurst} }
 
 func (r *rateLimiter) take(now time.Time) rateVerdict {
 	if !r.last.IsZero() {
+		// The cap bounds the refill only: tokens a delay of the server's
+		// granted stay until the backlog they are for has been read.
 		ceiling := rateBurst + min(r.busy.Seconds()*rateLimit, 10*rateBurst)
-		r.tokens = min(ceiling, r.tokens+now.Sub(r.last).Seconds()*rateLimit)
+		r.tokens = min(max(ceiling, r.tokens), r.tokens+now.Sub(r.last).Seconds()*rateLimit)
 	}
 	r.last, r.busy = now, 0
 	if r.tokens >= 1 {

@@ -47,3 +47,37 @@ func TestRateLimiter(t *testing.T) {
 		})
 	}
 }
+
+// Frames that waited for a reader the server was late to start (a parked
+// session woken while the core was saturated) are the server's delay: the
+// wait, counted as served, raises the cap for the backlog read at once.
+func TestRateLimiterLateReader(t *testing.T) {
+	t0 := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		late    time.Duration // the reader started this long after the socket was readable
+		backlog int           // frames sent at 8 a second meanwhile, read back to back
+		refused int
+	}{
+		{"counted: 4 s of an agent's answers pass", 4 * time.Second, 32, 0},
+		{"not counted, as before: past the burst refused", 0, 32, 12},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRateLimiter()
+			if r.take(t0) != rateOK { // the frame before the reader parked
+				t.Fatal("first frame refused")
+			}
+			now := t0.Add(4 * time.Second)
+			r.served(tc.late)
+			refused := 0
+			for range tc.backlog {
+				if r.take(now) != rateOK {
+					refused++
+				}
+			}
+			if refused != tc.refused {
+				t.Fatalf("refused %d, want %d", refused, tc.refused)
+			}
+		})
+	}
+}

@@ -113,6 +113,7 @@ type Session struct {
 	raw    syscall.RawConn // the socket, for parking; nil when it cannot park
 	parkID uint64          // the parker's name for the session; 0 until it first parks
 	rstate atomic.Int32    // reading or parked
+	woke   atomic.Int64    // unix nanoseconds when a parked socket was found readable
 }
 
 func newSession(h *Hub, conn *websocket.Conn, id string, role Role) *Session {
@@ -287,12 +288,21 @@ func (s *Session) park() bool {
 // the session is closing).
 func (s *Session) resume() {
 	if s.rstate.CompareAndSwap(parked, reading) {
+		s.woke.Store(time.Now().UnixNano())
 		s.hub.pool.run(s.resumed)
 	}
 }
 
-// resumed is the reader of a session woken by a readable socket.
-func (s *Session) resumed() { s.readLoop(true) }
+// resumed is the reader of a session woken by a readable socket. The time
+// its frames waited for a reader to start is the server's delay, as is the
+// time spent handling frames: frames that piled up meanwhile are not a
+// flood (a saturated server would otherwise close its own agents).
+func (s *Session) resumed() {
+	if w := s.woke.Swap(0); w != 0 {
+		s.limiter.served(time.Duration(time.Now().UnixNano() - w))
+	}
+	s.readLoop(true)
+}
 
 // end runs once the reader has failed or the peer closed: it waits for the
 // writer's close and removes the session.
