@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -139,11 +140,32 @@ func decodeTimers(b []byte) (rules.State, error) {
 }
 
 // updatePlan is what Update saves: the conversation after fn and the
-// messages to append, numbered.
+// messages to append, numbered. saveRow is false when the messages change
+// nothing of the conversation but its last seq and timers: they carry the
+// timers (messages.conv_timers), and its row is not written again.
 type updatePlan struct {
-	conv   Conversation
-	msgs   []Message
-	events []Event
+	conv    Conversation
+	msgs    []Message
+	events  []Event
+	saveRow bool
+}
+
+// carried is what a message stores as its conversation's timers: the
+// encoded timers when the row is not saved with it, else NULL.
+func (p updatePlan) carried(timers string) any {
+	if p.saveRow {
+		return nil
+	}
+	return timers
+}
+
+// sameRow reports whether a and b store the same row but for last_seq and
+// timers.
+func sameRow(a, b Conversation) bool {
+	return a.VisitorName == b.VisitorName && a.State == b.State && a.AgentID == b.AgentID &&
+		a.Locale == b.Locale && a.Topic == b.Topic && bytes.Equal(a.Context, b.Context) &&
+		a.Outcome == b.Outcome && millis(a.ClosedAt.Time) == millis(b.ClosedAt.Time) &&
+		millis(a.AssignedAt.Time) == millis(b.AssignedAt.Time)
 }
 
 // messagesOnly makes an Update's fn an Apply's.
@@ -193,7 +215,7 @@ func plan(cur Conversation, fn func(c *Conversation) (Edit, error)) (updatePlan,
 		e.ConversationID = cur.ID
 		events[i] = e
 	}
-	return updatePlan{conv: next, msgs: out, events: events}, nil
+	return updatePlan{conv: next, msgs: out, events: events, saveRow: len(out) == 0 || !sameRow(cur, next)}, nil
 }
 
 // repeatsClientID says an earlier message of the same edit has m's author

@@ -189,17 +189,11 @@ func (p *Postgres) Apply(ctx context.Context, id string, fn func(c *Conversation
 	if err != nil {
 		return Change{}, err
 	}
-	// Messages that change nothing else carry the timers; the row stays.
-	saveRow := len(pl.msgs) == 0 || !sameRow(cur, c)
-	var carried any
-	if !saveRow {
-		carried = timers
-	}
 	b = &pgx.Batch{}
 	for _, m := range pl.msgs {
-		queueMessage(b, m, carried)
+		queueMessage(b, m, pl.carried(timers))
 	}
-	if saveRow {
+	if pl.saveRow {
 		b.Queue(`UPDATE conversations SET visitor_name = $1, state = $2, agent_id = $3, locale = $4, topic = $5,
 			context = $6, closed_at = $7, outcome = $8, last_seq = $9, assigned_at = $10, timers = $11 WHERE id = $12`,
 			c.VisitorName, c.State, c.AgentID, c.Locale, c.Topic, nullJSON(c.Context), pgTime(c.ClosedAt.Time),

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -157,7 +156,7 @@ const carefulBatches = 16
 func (w *writer) commitBatch(batch []*writeReq, log *zap.Logger) {
 	if w.careful > 0 {
 		w.careful--
-	} else if w.tryBatch(batch, log) {
+	} else if w.runBatch(batch, false, log) {
 		return
 	} else {
 		w.careful = carefulBatches
@@ -166,12 +165,14 @@ func (w *writer) commitBatch(batch []*writeReq, log *zap.Logger) {
 			r.err, r.panicked = nil, nil
 		}
 	}
-	w.savepointBatch(batch, log)
+	w.runBatch(batch, true, log)
 }
 
-// tryBatch runs batch without savepoints. It is false when a request
-// failed: the transaction is rolled back and no request has an answer yet.
-func (w *writer) tryBatch(batch []*writeReq, log *zap.Logger) bool {
+// runBatch runs batch in one transaction and commits, each request in a
+// savepoint of its own when savepoints is set. Without them it is false
+// when a request failed: the transaction is rolled back and no request has
+// its answer yet.
+func (w *writer) runBatch(batch []*writeReq, savepoints bool, log *zap.Logger) bool {
 	if !w.beginBatch(batch, log) {
 		return true
 	}
@@ -180,46 +181,42 @@ func (w *writer) tryBatch(batch []*writeReq, log *zap.Logger) bool {
 			r.err = err
 			continue
 		}
-		if r.panicked, r.err = w.run(r); r.err != nil || r.panicked != nil {
-			w.convs.rollback()
-			if err := w.exec(w.rollback); err != nil {
-				// SQLite ends the transaction itself after some errors.
-				log.Debug("rollback before the batch runs again", zap.Error(err))
+		if savepoints {
+			if err := w.exec(w.savepoint); err != nil {
+				w.abort(batch, fmt.Errorf("store: savepoint: %w", err), log)
+				return true
 			}
-			return false
-		}
-	}
-	w.commitOrAbort(batch, log)
-	return true
-}
-
-// savepointBatch runs every request of batch in its own savepoint.
-func (w *writer) savepointBatch(batch []*writeReq, log *zap.Logger) {
-	if !w.beginBatch(batch, log) {
-		return
-	}
-	for _, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			r.err = err
-			continue
-		}
-		if err := w.exec(w.savepoint); err != nil {
-			w.abort(batch, fmt.Errorf("store: savepoint: %w", err), log)
-			return
 		}
 		r.panicked, r.err = w.run(r)
-		if r.err != nil || r.panicked != nil {
+		failed := r.err != nil || r.panicked != nil
+		if !savepoints {
+			if failed {
+				w.convs.rollback()
+				if err := w.exec(w.rollback); err != nil {
+					// SQLite ends the transaction itself after some errors.
+					log.Debug("rollback before the batch runs again", zap.Error(err))
+				}
+				return false
+			}
+			continue
+		}
+		if failed {
 			if err := w.exec(w.rollbackTo); err != nil {
 				w.abort(batch, fmt.Errorf("store: rollback to savepoint: %w", err), log)
-				return
+				return true
 			}
 		}
 		if err := w.exec(w.release); err != nil {
 			w.abort(batch, fmt.Errorf("store: release savepoint: %w", err), log)
-			return
+			return true
 		}
 	}
-	w.commitOrAbort(batch, log)
+	if err := w.exec(w.commit); err != nil {
+		w.abort(batch, fmt.Errorf("store: commit: %w", err), log)
+		return true
+	}
+	w.convs.committed()
+	return true
 }
 
 // beginBatch opens the batch's transaction; when it cannot, every request
@@ -234,14 +231,6 @@ func (w *writer) beginBatch(batch []*writeReq, log *zap.Logger) bool {
 		return false
 	}
 	return true
-}
-
-func (w *writer) commitOrAbort(batch []*writeReq, log *zap.Logger) {
-	if err := w.exec(w.commit); err != nil {
-		w.abort(batch, fmt.Errorf("store: commit: %w", err), log)
-		return
-	}
-	w.convs.committed()
 }
 
 // abort rolls the transaction back: err is the answer of every request
@@ -314,18 +303,12 @@ func (w *writer) update(id string, fn func(c *Conversation) (Edit, error)) (Chan
 	if err != nil {
 		return Change{}, err
 	}
-	// Messages that change nothing else carry the timers; the row stays.
-	saveRow := len(p.msgs) == 0 || !sameRow(cur, c)
-	var carried any
-	if !saveRow {
-		carried = timers
-	}
 	for _, m := range p.msgs {
-		if err := w.insertMessage(m, carried); err != nil {
+		if err := w.insertMessage(m, p.carried(timers)); err != nil {
 			return Change{}, sqliteErr("append message", err)
 		}
 	}
-	if saveRow {
+	if p.saveRow {
 		args := []any{c.VisitorName, c.State, c.AgentID, c.Locale, c.Topic, nullJSON(c.Context),
 			millis(c.ClosedAt.Time), c.Outcome, c.LastSeq, millis(c.AssignedAt.Time), timers, c.ID}
 		st := w.updateConv
@@ -375,15 +358,6 @@ func (w *writer) insertMessage(m Message, timers any) error {
 	_, err := w.insertMsg.ExecContext(context.Background(), m.ID, m.ConversationID, m.Seq, m.Author.Kind, m.Author.ID,
 		m.Author.Name, m.Kind, m.Text, m.Auto, m.CreatedAt.UnixMilli(), nullString(m.ClientMsgID), m.ScriptID, timers)
 	return err
-}
-
-// sameRow reports whether a and b store the same row but for last_seq and
-// timers (the columns an UPDATE of the conversation writes).
-func sameRow(a, b Conversation) bool {
-	return a.VisitorName == b.VisitorName && a.State == b.State && a.AgentID == b.AgentID &&
-		a.Locale == b.Locale && a.Topic == b.Topic && bytes.Equal(a.Context, b.Context) &&
-		a.Outcome == b.Outcome && millis(a.ClosedAt.Time) == millis(b.ClosedAt.Time) &&
-		millis(a.AssignedAt.Time) == millis(b.AssignedAt.Time)
 }
 
 // nullString is s, or NULL when empty.
