@@ -9,7 +9,8 @@
 # Environment: CONVERSATIONS (500), RATE shopper messages a second (500),
 # DURATION (15s), PG (an admin URL; the database bench_two is dropped and
 # made again), REDIS (redis://127.0.0.1:6379/0; keys under bench_two: are
-# deleted first), BIN (./bin, holding daogou and daogou-load).
+# deleted first), BIN (./bin, holding daogou and daogou-load), SERVER_ARGS
+# (more flags for both servers, split on spaces).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "${1:-}" = "--" ] && shift
@@ -25,7 +26,7 @@ if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then PIN0=(taskset -c 
 
 for i in 1 2; do
   GODEBUG=adaptivestackstart=0 "${PIN0[@]}" "$BIN/daogou" --addr "127.0.0.1:$((18400 + i))" --redis "$REDIS" --redis-prefix "$DB:" \
-    --postgres "$dbURL" --pg-max-conns 16 --data-dir "$tmp/data$i" --log-level warn >"$tmp/server$i.log" 2>&1 &
+    --postgres "$dbURL" --pg-max-conns 16 --data-dir "$tmp/data$i" --log-level warn ${SERVER_ARGS:-} >"$tmp/server$i.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$((18400 + i))/readyz" >/dev/null && break; sleep 0.1; done
 done

@@ -22,3 +22,6 @@ func Checkpoint(s *SQLite) (logPages, moved int, err error) { return s.checkpoin
 
 // CarefulBatches is how many batches keep savepoints after a replay.
 const CarefulBatches = carefulBatches
+
+// PGQueueLen is how many writes wait for the PostgreSQL writers.
+func PGQueueLen(p *Postgres) int { return len(p.reqs) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,15 +19,30 @@ import (
 type PoolOptions struct {
 	MaxConns, MinConns               int32
 	MaxConnLifetime, MaxConnIdleTime time.Duration
+	// Writers is how many transactions of batched writes run at once
+	// (postgres_writer.go); 0 is half the pool, at most 4.
+	Writers int
 }
 
 // Postgres is the Store on PostgreSQL. Update holds the conversation's row
 // lock (SELECT … FOR UPDATE) for its transaction, so writers of one
-// conversation queue and writers of different ones run in parallel.
+// conversation queue and writers of different ones run in parallel; the
+// updates waiting are committed in batches (postgres_writer.go).
 type Postgres struct {
 	log  *zap.Logger
 	pool *pgxpool.Pool
 	shut atomic.Bool
+
+	// mu is held shared while a request is handed to the writers and
+	// exclusively by Close, which then closes reqs: no send can race it.
+	mu      sync.RWMutex
+	closed  bool
+	reqs    chan *pgWrite
+	writers sync.WaitGroup
+
+	// What the writers did (WriterStats).
+	commits, requests, replays atomic.Uint64
+	commitNs                   atomic.Int64
 }
 
 var _ Store = (*Postgres)(nil)
@@ -58,7 +74,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts PoolOptions, log *zap.Lo
 	if err != nil {
 		return nil, fmt.Errorf("store: postgres pool: %w", err)
 	}
-	p := &Postgres{log: log, pool: pool}
+	p := &Postgres{log: log, pool: pool, reqs: make(chan *pgWrite, 4*pgBatch)}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("store: postgres %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
@@ -67,8 +83,16 @@ func OpenPostgres(ctx context.Context, dsn string, opts PoolOptions, log *zap.Lo
 		pool.Close()
 		return nil, err
 	}
+	writers := opts.Writers
+	if writers <= 0 {
+		writers = max(1, min(pgWritersMax, int(cfg.MaxConns)/2))
+	}
+	p.writers.Add(writers)
+	for range writers {
+		go p.writeLoop()
+	}
 	p.log.Info("opened", zap.String("host", cfg.ConnConfig.Host), zap.String("database", cfg.ConnConfig.Database),
-		zap.Int32("max_conns", cfg.MaxConns))
+		zap.Int32("max_conns", cfg.MaxConns), zap.Int("writers", writers))
 	return p, nil
 }
 
@@ -108,11 +132,17 @@ func (p *Postgres) migrate(ctx context.Context) error {
 	})
 }
 
-// Close releases the pool; later calls fail with ErrClosed.
+// Close answers the writes already queued, then releases the pool; later
+// calls fail with ErrClosed.
 func (p *Postgres) Close() error {
 	if p.shut.Swap(true) {
 		return nil
 	}
+	p.mu.Lock()
+	p.closed = true
+	close(p.reqs)
+	p.mu.Unlock()
+	p.writers.Wait()
 	p.pool.Close()
 	p.log.Info("closed")
 	return nil

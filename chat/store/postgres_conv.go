@@ -123,90 +123,56 @@ func (p *Postgres) VisitorConversations(ctx context.Context, visitorID string, l
 // Update locks the conversation's row for one transaction, calls fn with a
 // copy and saves the result and the messages fn returns. See Store.
 //
-// It takes two round trips: BEGIN with SELECT … FOR UPDATE, then the
-// inserts, the update and COMMIT. A repeated client id is caught by the
-// messages_client unique index, which fails the transaction; the earlier
-// message is then read back.
+// The writers run it in a batch with others (postgres_writer.go). A
+// repeated client id is caught by the messages_client unique index, which
+// fails the transaction; the request then runs alone (apply), which reads
+// the earlier message back.
 func (p *Postgres) Update(ctx context.Context, id string, fn func(c *Conversation) ([]Message, error)) (Change, error) {
 	return p.Apply(ctx, id, messagesOnly(fn))
 }
 
-// Apply is Update with rule events, inserted in the same batch. See Store.
+// Apply is Update with rule events, inserted in the same transaction. See
+// Store.
 func (p *Postgres) Apply(ctx context.Context, id string, fn func(c *Conversation) (Edit, error)) (Change, error) {
 	if err := p.open(); err != nil {
 		return Change{}, err
 	}
+	return p.queueApply(ctx, id, fn)
+}
+
+// apply is an Apply in a transaction of its own, in two round trips: BEGIN
+// with SELECT … FOR UPDATE, then the inserts, the update and COMMIT.
+func (p *Postgres) apply(ctx context.Context, id string, fn func(c *Conversation) (Edit, error)) (Change, error) {
 	conn, err := p.pool.Acquire(ctx)
 	if err != nil {
 		return Change{}, fmt.Errorf("store: acquire: %w", err)
 	}
-	// Release drops a connection still inside a transaction; rolling back
-	// first keeps it for the pool.
 	inTx := false
-	defer func() {
-		if inTx {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			_, _ = conn.Exec(rctx, "ROLLBACK")
-			cancel()
-		}
-		conn.Release()
-	}()
+	defer func() { releaseTx(ctx, conn, inTx) }()
 
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	// Lock, then read in a statement of its own: its snapshot, taken once
-	// the lock is held, sees the messages of the transaction that held it
-	// before (a locking read re-reads only the locked row after a wait, not
-	// the newest message joined to it).
-	b.Queue("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", id)
-	b.Queue(pgConvRead+" WHERE c.id = $1", id)
-	br := conn.SendBatch(ctx, b)
-	_, err = br.Exec()
-	inTx = err == nil
-	if err == nil {
-		_, err = br.Exec()
+	convs := make(map[string]Conversation, 1)
+	inTx, err = lockConvs(ctx, conn, []string{id}, convs)
+	if err != nil {
+		return Change{}, err
 	}
-	var cur Conversation
-	if err == nil {
-		cur, err = scanPgConv(br.QueryRow())
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
+	cur, ok := convs[id]
+	if !ok {
 		return Change{}, fmt.Errorf("store: conversation %s: %w", id, ErrNotFound)
 	}
-	if err != nil {
-		return Change{}, fmt.Errorf("store: lock conversation: %w", err)
-	}
 
+	b := &pgx.Batch{}
 	pl, err := plan(cur, fn)
 	if err != nil {
 		return Change{}, err
 	}
-	c := pl.conv
-	timers, err := encodeTimers(c.Timers)
-	if err != nil {
+	if err := queuePlan(b, pl); err != nil {
 		return Change{}, err
-	}
-	b = &pgx.Batch{}
-	for _, m := range pl.msgs {
-		queueMessage(b, m, pl.carried(timers))
-	}
-	if pl.saveRow {
-		b.Queue(`UPDATE conversations SET visitor_name = $1, state = $2, agent_id = $3, locale = $4, topic = $5,
-			context = $6, closed_at = $7, outcome = $8, last_seq = $9, assigned_at = $10, timers = $11 WHERE id = $12`,
-			c.VisitorName, c.State, c.AgentID, c.Locale, c.Topic, nullJSON(c.Context), pgTime(c.ClosedAt.Time),
-			c.Outcome, c.LastSeq, pgTime(c.AssignedAt.Time), timers, c.ID)
-	}
-	for _, e := range pl.events {
-		queueEvent(b, e)
 	}
 	b.Queue("COMMIT")
 	err = conn.SendBatch(ctx, b).Close()
 	if err == nil {
 		inTx = false
-		return Change{Conversation: c, Messages: pl.msgs}, nil
+		return Change{Conversation: pl.conv, Messages: pl.msgs}, nil
 	}
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || pe.ConstraintName != "messages_client" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"os"
 	"reflect"
@@ -168,4 +169,162 @@ func BenchmarkPostgresAppend(b *testing.B) {
 func BenchmarkPostgresStart(b *testing.B) {
 	s, _ := openPostgres(b, store.PoolOptions{MaxConns: 16}, zap.NewNop())
 	benchStart(b, s)
+}
+
+// TestPostgresBatch: with one writer held by an Apply, the writes that
+// queue behind it run as one transaction. Each fails alone (its fn's
+// error, a panic, an unknown conversation, a context that ended while it
+// waited); a conversation twice in the batch sees its first edit; a client
+// id repeated within the batch fails the transaction, and every request
+// then runs on its own: the repeat is answered as a duplicate.
+func TestPostgresBatch(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openPostgres(t, store.PoolOptions{MaxConns: 4, Writers: 1}, zaptest.NewLogger(t))
+	for _, id := range []string{"c1", "c2", "c3"} {
+		v := store.Visitor{ID: "v" + id, CreatedAt: at}
+		if _, err := s.StartConversation(ctx, &v, store.Conversation{ID: id, VisitorID: v.ID, State: store.Queued}, store.Edit{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := func(s string) func(*store.Conversation) ([]store.Message, error) {
+		return func(*store.Conversation) ([]store.Message, error) {
+			return []store.Message{{Author: store.Author{Kind: store.AuthorShopper, ID: "v"}, Text: s}}, nil
+		}
+	}
+	withClient := func(id string) func(*store.Conversation) ([]store.Message, error) {
+		return func(*store.Conversation) ([]store.Message, error) {
+			return []store.Message{{Author: store.Author{Kind: store.AuthorShopper, ID: "v"}, Text: id, ClientMsgID: id}}, nil
+		}
+	}
+	errFn := errors.New("fn refuses")
+	type write struct {
+		name    string
+		conv    string
+		fn      func(*store.Conversation) ([]store.Message, error)
+		cancel  bool // its context ends while it waits
+		wantErr error
+		panics  bool
+		wantSeq int64 // of its message; 0: none
+		wantDup bool
+		sameAs  int // a duplicate: the index of the write whose message it gets
+	}
+	batches := []struct {
+		name    string
+		writes  []write
+		replays uint64
+	}{
+		{"each fails alone", []write{
+			{name: "c1 appends", conv: "c1", fn: text("a"), wantSeq: 2},
+			{name: "c2 appends", conv: "c2", fn: text("b"), wantSeq: 1},
+			{name: "fn fails", conv: "c3", fn: func(*store.Conversation) ([]store.Message, error) { return nil, errFn }, wantErr: errFn},
+			{name: "c2 again", conv: "c2", fn: text("c"), wantSeq: 2},
+			{name: "unknown", conv: "c9", fn: text("d"), wantErr: store.ErrNotFound},
+			{name: "fn panics", conv: "c3", fn: func(*store.Conversation) ([]store.Message, error) { panic("fn panics") }, panics: true},
+			{name: "context ended", conv: "c3", fn: text("e"), cancel: true, wantErr: context.Canceled},
+			{name: "c1 again", conv: "c1", fn: text("f"), wantSeq: 3},
+		}, 0},
+		{"a client id twice", []write{
+			{name: "first", conv: "c1", fn: withClient("k1"), wantSeq: 5},
+			{name: "c2 appends", conv: "c2", fn: text("g"), wantSeq: 3},
+			{name: "repeat", conv: "c1", fn: withClient("k1"), wantSeq: 5, wantDup: true, sameAs: 0},
+		}, 1},
+	}
+	type result struct {
+		ch       store.Change
+		err      error
+		panicked any
+	}
+	for _, b := range batches {
+		stats := s.WriterStats()
+		entered, release := make(chan struct{}), make(chan struct{})
+		held := make(chan error, 1)
+		go func() {
+			_, err := s.Update(ctx, "c1", func(*store.Conversation) ([]store.Message, error) {
+				close(entered)
+				<-release
+				return []store.Message{{Author: store.Author{Kind: store.AuthorSystem}, Text: "held"}}, nil
+			})
+			held <- err
+		}()
+		<-entered
+		results := make([]chan result, len(b.writes))
+		var cancels []context.CancelFunc
+		for i, w := range b.writes {
+			wctx, cancel := context.WithCancel(ctx)
+			if w.cancel {
+				cancels = append(cancels, cancel)
+			} else {
+				defer cancel()
+			}
+			results[i] = make(chan result, 1)
+			go func() {
+				var r result
+				r.panicked = catchPanic(func() { r.ch, r.err = s.Update(wctx, w.conv, w.fn) })
+				results[i] <- r
+			}()
+			waitFor(func() bool { return store.PGQueueLen(s) == i+1 })
+		}
+		for _, cancel := range cancels {
+			cancel()
+		}
+		close(release)
+		if err := <-held; err != nil {
+			t.Fatalf("%s: the held write: %v", b.name, err)
+		}
+		got := make([]result, len(b.writes))
+		for i, w := range b.writes {
+			r := <-results[i]
+			got[i] = r
+			switch {
+			case w.panics:
+				if r.panicked == nil {
+					t.Errorf("%s: %s: no panic in the caller", b.name, w.name)
+				}
+			case w.wantErr != nil:
+				if !errors.Is(r.err, w.wantErr) {
+					t.Errorf("%s: %s: err %v, want %v", b.name, w.name, r.err, w.wantErr)
+				}
+			case r.err != nil || r.panicked != nil:
+				t.Errorf("%s: %s: err %v, panic %v", b.name, w.name, r.err, r.panicked)
+			case len(r.ch.Messages) != 1 || r.ch.Messages[0].Seq != w.wantSeq || r.ch.Duplicate != w.wantDup:
+				t.Errorf("%s: %s: %+v, want one message with seq %d, duplicate %v", b.name, w.name, r.ch, w.wantSeq, w.wantDup)
+			case w.wantDup && r.ch.Messages[0].ID != got[w.sameAs].ch.Messages[0].ID:
+				t.Errorf("%s: %s: message %s, want the earlier %s", b.name, w.name, r.ch.Messages[0].ID, got[w.sameAs].ch.Messages[0].ID)
+			}
+		}
+		after := s.WriterStats()
+		if n := after.Commits - stats.Commits; n != 2 {
+			t.Errorf("%s: %d batches, want 2 (the held write, then the rest)", b.name, n)
+		}
+		if n := after.Replays - stats.Replays; n != b.replays {
+			t.Errorf("%s: %d batches run again one by one, want %d", b.name, n, b.replays)
+		}
+	}
+	// Every message stored once, seqs without gaps; nothing of c3.
+	for id, want := range map[string][]string{
+		"c1": {"held", "a", "f", "held", "k1"},
+		"c2": {"b", "c", "g"},
+		"c3": nil,
+	} {
+		msgs, err := s.Messages(ctx, id, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var texts []string
+		for i, m := range msgs {
+			if m.Seq != int64(i+1) {
+				t.Errorf("%s: message %d has seq %d", id, i, m.Seq)
+			}
+			texts = append(texts, m.Text)
+		}
+		if !reflect.DeepEqual(texts, want) {
+			t.Errorf("%s: messages %q, want %q", id, texts, want)
+		}
+	}
+}
+
+func catchPanic(f func()) (v any) {
+	defer func() { v = recover() }()
+	f()
+	return nil
 }

@@ -31,8 +31,8 @@ func TestParse(t *testing.T) {
 		{"a flag wins over the environment", []string{"--addr", ":7000"}, map[string]string{"DAOGOU_ADDR": ":9000"}, func(c config) bool {
 			return c.Addr == ":7000"
 		}, ""},
-		{"pool settings", []string{"--postgres", "postgres://x", "--pg-max-conns", "12"}, nil, func(c config) bool {
-			return c.PG.MaxConns == 12 && c.Postgres == "postgres://x"
+		{"pool settings", []string{"--postgres", "postgres://x", "--pg-max-conns", "12", "--pg-writers", "3"}, nil, func(c config) bool {
+			return c.PG.MaxConns == 12 && c.PG.Writers == 3 && c.Postgres == "postgres://x"
 		}, ""},
 		{"redis needs postgres", []string{"--redis", "redis://localhost:6379"}, nil, nil, "--redis needs --postgres"},
 		{"bad duration in the environment", nil, map[string]string{"DAOGOU_REASSIGN_DEADLINE": "soon"}, nil, "DAOGOU_REASSIGN_DEADLINE"},
