@@ -56,7 +56,7 @@ func NewMetrics() *Metrics {
 
 func (m *Metrics) observeDelivery(d time.Duration) { m.delivery.Observe(d.Seconds()) }
 
-// writerStats is a store that counts its writer's commits (SQLite).
+// writerStats is a store that counts its writers' group commits (SQLite, PostgreSQL).
 type writerStats interface{ WriterStats() store.WriterStats }
 
 // registerWriter adds the store writer's series: requests per commit and
@@ -67,17 +67,17 @@ func (m *Metrics) registerWriter(st writerStats) {
 		name, help string
 		value      func(store.WriterStats) float64
 	}{
-		{"daogou_store_commits_total", "Transactions the SQLite writer committed (one fsync each).",
+		{"daogou_store_commits_total", "Transactions the store's writers committed, each carrying the requests waiting (one fsync each).",
 			func(w store.WriterStats) float64 { return float64(w.Commits) }},
 		{"daogou_store_commit_requests_total", "Requests (messages, new conversations, events) those commits carried.",
 			func(w store.WriterStats) float64 { return float64(w.Requests) }},
-		{"daogou_store_commit_seconds_total", "Time the SQLite writer spent committing, fsync included.",
+		{"daogou_store_commit_seconds_total", "Time the store's writers spent running those transactions, fsync included.",
 			func(w store.WriterStats) float64 { return w.CommitTime.Seconds() }},
-		{"daogou_store_checkpoints_total", "Passive WAL checkpoints run beside the writer.",
+		{"daogou_store_checkpoints_total", "Passive WAL checkpoints run beside the SQLite writer (0 on PostgreSQL).",
 			func(w store.WriterStats) float64 { return float64(w.Checkpoints) }},
 		{"daogou_store_checkpoint_seconds_total", "Time those checkpoints took.",
 			func(w store.WriterStats) float64 { return w.CheckpointTime.Seconds() }},
-		{"daogou_store_batch_replays_total", "Commits run a second time, a savepoint per request, because one request failed.",
+		{"daogou_store_batch_replays_total", "Batches run a second time because one request failed: with a savepoint per request (SQLite), one by one (PostgreSQL).",
 			func(w store.WriterStats) float64 { return float64(w.Replays) }},
 	}
 	for _, s := range series {

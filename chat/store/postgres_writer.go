@@ -38,8 +38,6 @@ const (
 	// pgBatchTimeout bounds a batch's statements: they run for every
 	// request in it, so no one caller's context may cancel them.
 	pgBatchTimeout = 30 * time.Second
-	// pgWritersMax is the default number of writers (at most half the pool).
-	pgWritersMax = 4
 )
 
 // pgWrite is one Apply waiting for a writer.

@@ -67,17 +67,19 @@ type SQLite struct {
 	commitNs, ckNs             atomic.Int64
 }
 
-// WriterStats is what the SQLite writer and its checkpointer have done
-// since the store opened: how many requests each commit carries and how
-// long commits take decide what a message costs (docs/benchmarks.md).
+// WriterStats is what a store's group commit has done since the store
+// opened (the SQLite writer and its checkpointer; the PostgreSQL writers):
+// how many requests each commit carries and how long commits take decide
+// what a message costs (docs/benchmarks.md).
 type WriterStats struct {
 	Commits        uint64        // transactions, each with one fsync
 	Requests       uint64        // requests they carried
 	CommitTime     time.Duration // spent running them, fsync included
 	Checkpoints    uint64        // passive checkpoints beside the writer
 	CheckpointTime time.Duration
-	// Replays are batches run a second time, with a savepoint per
-	// request, because a request failed in the first run.
+	// Replays are batches run a second time because a request failed in
+	// the first run: with a savepoint per request on SQLite, each request
+	// in a transaction of its own on PostgreSQL.
 	Replays uint64
 }
 

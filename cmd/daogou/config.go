@@ -64,7 +64,7 @@ func defineFlags(fs *flag.FlagSet, c *config) {
 	fs.IntVar(&minConns, "pg-min-conns", 0, "PostgreSQL pool: connections kept open")
 	fs.DurationVar(&c.PG.MaxConnLifetime, "pg-max-conn-lifetime", 0, "PostgreSQL pool: a connection's longest life (0: pgx default)")
 	fs.DurationVar(&c.PG.MaxConnIdleTime, "pg-max-conn-idle", 0, "PostgreSQL pool: longest idle time (0: pgx default)")
-	fs.IntVar(&c.PG.Writers, "pg-writers", 0, "PostgreSQL: transactions of batched writes at once (0: half the pool, at most 4)")
+	fs.IntVar(&c.PG.Writers, "pg-writers", 0, "PostgreSQL: transactions of batched writes at once (0: one)")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "admin listener for /debug/pprof (off when empty; bind it to localhost)")
 	fs.DurationVar(&c.ShutdownWait, "shutdown-wait", 10*time.Second, "how long SIGTERM waits for sessions and the store")
 	c.pgConns = func() { c.PG.MaxConns, c.PG.MinConns = int32(maxConns), int32(minConns) }
