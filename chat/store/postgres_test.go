@@ -328,3 +328,52 @@ func catchPanic(f func()) (v any) {
 	f()
 	return nil
 }
+
+// TestPostgresBatchConnectionLost: when the writer's connection dies in
+// the middle of a batch, whether its COMMIT was carried out is not known,
+// so the batch is not run again (a message would be stored twice): the
+// request gets the error, nothing is stored, and the next write works.
+func TestPostgresBatchConnectionLost(t *testing.T) {
+	ctx := context.Background()
+	s, schema := openPostgres(t, store.PoolOptions{MaxConns: 4, Writers: 1}, zaptest.NewLogger(t))
+	v := store.Visitor{ID: "v1", CreatedAt: at}
+	if _, err := s.StartConversation(ctx, &v, store.Conversation{ID: "c1", VisitorID: "v1", State: store.Queued}, store.Edit{}); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := pgx.Connect(ctx, postgresDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	calls := 0
+	before := s.WriterStats()
+	_, err = s.Update(ctx, "c1", func(*store.Conversation) ([]store.Message, error) {
+		calls++
+		// The writer holds c1's row lock: end its backend, and wait for it.
+		var ended bool
+		err := admin.QueryRow(ctx, `SELECT pg_terminate_backend(pid, 5000) FROM pg_locks
+			WHERE relation = $1::regclass AND mode = 'RowShareLock'`, schema+".conversations").Scan(&ended)
+		if err != nil || !ended {
+			t.Errorf("end the writer's backend: %v, %v", ended, err)
+		}
+		return []store.Message{{Author: store.Author{Kind: store.AuthorSystem}, Text: "lost"}}, nil
+	})
+	if err == nil {
+		t.Fatal("the write on a lost connection succeeded")
+	}
+	if calls != 1 {
+		t.Errorf("fn ran %d times, want once (no second run after a lost connection)", calls)
+	}
+	if n := s.WriterStats().Replays - before.Replays; n != 0 {
+		t.Errorf("%d batches run again, want 0", n)
+	}
+	ch, err := s.Update(ctx, "c1", func(*store.Conversation) ([]store.Message, error) {
+		return []store.Message{{Author: store.Author{Kind: store.AuthorSystem}, Text: "after"}}, nil
+	})
+	if err != nil {
+		t.Fatalf("the next write: %v", err)
+	}
+	if got := ch.Messages[0].Seq; got != 1 {
+		t.Errorf("the next write's seq = %d, want 1 (the lost one not stored)", got)
+	}
+}

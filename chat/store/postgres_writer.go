@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 )
@@ -27,9 +29,11 @@ import (
 // waiting on the WAL at commit (docs/benchmarks.md, seventh round).
 //
 // A request whose fn fails writes nothing, so it fails alone. When the
-// transaction fails (a client id used before, a lost connection), it is
-// rolled back and each of its requests runs again on its own (apply), as
-// Update's fn may: the failure is then the failing request's alone. A
+// server fails the transaction (a client id used before), it is rolled back
+// and each of its requests runs again on its own (apply), as Update's fn
+// may: the failure is then the failing request's alone. When the
+// connection fails instead, whether the COMMIT was carried out is not
+// known, so nothing runs again: the batch's requests get the error. A
 // request is answered only after its commit returned.
 
 const (
@@ -131,6 +135,21 @@ func (p *Postgres) commitBatch(batch []*pgWrite) {
 	defer cancel()
 	err := p.runBatch(ctx, live)
 	if err == nil {
+		return
+	}
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Severity != "ERROR" {
+		// Not a statement the server refused, with the session alive (a
+		// lost connection, a timeout, a FATAL): the COMMIT may have been
+		// carried out, and a request run again would then be stored twice.
+		// Each request not failed by itself gets the error, as it would
+		// alone; a client's resend finds its client id.
+		p.log.Warn("batch failed", zap.Int("requests", len(live)), zap.Error(err))
+		for _, r := range live {
+			if r.err == nil && r.panicked == nil {
+				r.ch, r.err = Change{}, err
+			}
+		}
 		return
 	}
 	p.replays.Add(1)
