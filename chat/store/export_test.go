@@ -25,3 +25,7 @@ const CarefulBatches = carefulBatches
 
 // PGQueueLen is how many writes wait for the PostgreSQL writers.
 func PGQueueLen(p *Postgres) int { return len(p.reqs) }
+
+// PGChained is how many batches began in the round trip of the commit
+// before theirs.
+func PGChained(p *Postgres) uint64 { return p.chained.Load() }

@@ -41,9 +41,10 @@ type Postgres struct {
 	reqs    chan *pgWrite
 	writers sync.WaitGroup
 
-	// What the writers did (WriterStats).
-	commits, requests, replays atomic.Uint64
-	commitNs                   atomic.Int64
+	// What the writers did (WriterStats); chained counts batches begun in
+	// the round trip of the commit before.
+	commits, requests, replays, chained atomic.Uint64
+	commitNs                            atomic.Int64
 }
 
 var _ Store = (*Postgres)(nil)

@@ -377,3 +377,107 @@ func TestPostgresBatchConnectionLost(t *testing.T) {
 		t.Errorf("the next write's seq = %d, want 1 (the lost one not stored)", got)
 	}
 }
+
+// TestPostgresBatchChained: requests that arrive while a batch takes its
+// locks begin in the round trip of that batch's COMMIT. The batch after
+// sees what the one before wrote; a failure of either leaves the other's
+// requests answered as they would be alone.
+func TestPostgresBatchChained(t *testing.T) {
+	ctx := context.Background()
+	s, schema := openPostgres(t, store.PoolOptions{MaxConns: 4, Writers: 1}, zaptest.NewLogger(t))
+	for _, id := range []string{"c1", "c2", "c3"} {
+		v := store.Visitor{ID: "v" + id, CreatedAt: at}
+		if _, err := s.StartConversation(ctx, &v, store.Conversation{ID: id, VisitorID: v.ID, State: store.Queued}, store.Edit{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin, err := pgx.Connect(ctx, postgresDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	var adminPID int
+	if err := admin.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&adminPID); err != nil {
+		t.Fatal(err)
+	}
+	type write struct {
+		conv, text, client string
+		wantSeq            int64
+		wantDup            bool
+	}
+	steps := []struct {
+		name    string
+		first   write   // taken alone; its lock waits for the test's
+		then    []write // queued meanwhile: the next batch
+		chained uint64
+		replays uint64
+	}{
+		{"the next batch sees the first's writes", write{"c1", "a", "k1", 1, false},
+			[]write{{"c1", "b", "", 2, false}, {"c2", "c", "", 1, false}, {"c1", "d", "", 3, false}}, 1, 0},
+		{"the first batch fails: the next begins after", write{"c1", "again", "k1", 1, true},
+			[]write{{"c1", "e", "", 4, false}, {"c3", "f", "", 1, false}}, 0, 1},
+		{"the next batch fails after the first's commit", write{"c2", "g", "", 2, false},
+			[]write{{"c3", "h", "", 2, false}, {"c1", "again", "k1", 1, true}, {"c2", "i", "", 3, false}}, 1, 1},
+	}
+	send := func(w write) <-chan store.Change {
+		out := make(chan store.Change, 1)
+		go func() {
+			ch, err := s.Update(ctx, w.conv, func(*store.Conversation) ([]store.Message, error) {
+				return []store.Message{{Author: store.Author{Kind: store.AuthorShopper, ID: "v"}, Text: w.text, ClientMsgID: w.client}}, nil
+			})
+			if err != nil {
+				t.Errorf("%s %q: %v", w.conv, w.text, err)
+			}
+			out <- ch
+		}()
+		return out
+	}
+	for _, st := range steps {
+		chained, replays := store.PGChained(s), s.WriterStats().Replays
+		tx, err := admin.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, "SELECT 1 FROM "+schema+".conversations WHERE id = $1 FOR UPDATE", st.first.conv); err != nil {
+			t.Fatal(err)
+		}
+		results := []<-chan store.Change{send(st.first)}
+		waitFor(func() bool {
+			var n int
+			err := admin.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", adminPID).Scan(&n)
+			return err == nil && n > 0
+		})
+		for i, w := range st.then {
+			results = append(results, send(w))
+			waitFor(func() bool { return store.PGQueueLen(s) == i+1 })
+		}
+		if err := tx.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for i, w := range append([]write{st.first}, st.then...) {
+			ch := <-results[i]
+			if len(ch.Messages) != 1 || ch.Messages[0].Seq != w.wantSeq || ch.Duplicate != w.wantDup {
+				t.Errorf("%s: %s %q: %+v, want seq %d, duplicate %v", st.name, w.conv, w.text, ch, w.wantSeq, w.wantDup)
+			}
+		}
+		if n := store.PGChained(s) - chained; n != st.chained {
+			t.Errorf("%s: %d batches begun with the commit before, want %d", st.name, n, st.chained)
+		}
+		if n := s.WriterStats().Replays - replays; n != st.replays {
+			t.Errorf("%s: %d batches run again one by one, want %d", st.name, n, st.replays)
+		}
+	}
+	for id, want := range map[string][]string{"c1": {"a", "b", "d", "e"}, "c2": {"c", "g", "i"}, "c3": {"f", "h"}} {
+		msgs, err := s.Messages(ctx, id, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var texts []string
+		for _, m := range msgs {
+			texts = append(texts, m.Text)
+		}
+		if !reflect.DeepEqual(texts, want) {
+			t.Errorf("%s: messages %q, want %q", id, texts, want)
+		}
+	}
+}

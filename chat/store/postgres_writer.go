@@ -90,112 +90,105 @@ func (p *Postgres) queueApply(ctx context.Context, id string, fn func(c *Convers
 // every request queued before was answered.
 func (p *Postgres) writeLoop() {
 	defer p.writers.Done()
-	batch := make([]*pgWrite, 0, pgBatch)
-	for r := range p.reqs {
-		batch = append(batch[:0], r)
-	fill:
-		for len(batch) < pgBatch {
-			select {
-			case r, ok := <-p.reqs:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, r)
-			default:
-				break fill
+	w := &pgWriter{p: p, convs: map[string]Conversation{}}
+	var pending []*pgWrite
+	for {
+		if len(pending) == 0 {
+			r, ok := <-p.reqs
+			if !ok {
+				return
+			}
+			if pending = p.take([]*pgWrite{r}); len(pending) == 0 {
+				continue
 			}
 		}
-		began := time.Now()
-		p.commitBatch(batch)
-		p.commitNs.Add(int64(time.Since(began)))
-		p.commits.Add(1)
-		p.requests.Add(uint64(len(batch)))
-		for i, r := range batch {
-			r.done <- struct{}{}
-			batch[i] = nil
+		w.begin(pending)
+		pending = nil
+		for len(w.locked) > 0 {
+			pending = w.finish(p.take(nil))
 		}
 	}
 }
 
-// commitBatch answers every request of batch: run in one transaction, or,
-// when that failed, each on its own.
-func (p *Postgres) commitBatch(batch []*pgWrite) {
-	live := batch[:0:0]
+// take adds to batch what waits in the queue, without waiting, up to
+// pgBatch requests; a request whose context ended is answered at once.
+func (p *Postgres) take(batch []*pgWrite) []*pgWrite {
+fill:
+	for len(batch) < pgBatch {
+		select {
+		case r, ok := <-p.reqs:
+			if !ok {
+				break fill
+			}
+			batch = append(batch, r)
+		default:
+			break fill
+		}
+	}
+	live := batch[:0]
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			r.err = err
+			p.answer(r)
 			continue
 		}
 		live = append(live, r)
 	}
-	if len(live) == 0 {
-		return
-	}
+	return live
+}
+
+// answer hands r its result.
+func (p *Postgres) answer(r *pgWrite) {
+	p.requests.Add(1)
+	r.done <- struct{}{}
+}
+
+// pgWriter is a writer's open transaction: the batch whose conversations
+// it locked and read, to run and commit next.
+type pgWriter struct {
+	p      *Postgres
+	conn   *pgxpool.Conn
+	locked []*pgWrite
+	convs  map[string]Conversation // the locked batch's, as its requests change them
+}
+
+// begin takes batch's locks and reads its conversations in a transaction
+// of its own (one round trip); when that fails, the batch is settled.
+func (w *pgWriter) begin(batch []*pgWrite) {
 	ctx, cancel := context.WithTimeout(context.Background(), pgBatchTimeout)
 	defer cancel()
-	err := p.runBatch(ctx, live)
-	if err == nil {
-		return
-	}
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Severity != "ERROR" {
-		// Not a statement the server refused, with the session alive (a
-		// lost connection, a timeout, a FATAL): the COMMIT may have been
-		// carried out, and a request run again would then be stored twice.
-		// Each request not failed by itself gets the error, as it would
-		// alone; a client's resend finds its client id.
-		p.log.Warn("batch failed", zap.Int("requests", len(live)), zap.Error(err))
-		for _, r := range live {
-			if r.err == nil && r.panicked == nil {
-				r.ch, r.err = Change{}, err
-			}
-		}
-		return
-	}
-	p.replays.Add(1)
-	p.log.Debug("batch failed; its requests run one by one", zap.Int("requests", len(live)), zap.Error(err))
-	for _, r := range live {
-		r.ch, r.err, r.panicked = Change{}, nil, nil
-		if err := r.ctx.Err(); err != nil {
-			r.err = err
-			continue
-		}
-		r.panicked = catch(func() { r.ch, r.err = p.apply(r.ctx, r.id, r.fn) })
-	}
-}
-
-// catch runs f and returns what it panicked with, if anything, for the
-// caller's goroutine to panic with again.
-func catch(f func()) (panicked any) {
-	defer func() { panicked = recover() }()
-	f()
-	return nil
-}
-
-// runBatch runs batch as one transaction. On an error, nothing was
-// committed and no request has its answer yet.
-func (p *Postgres) runBatch(ctx context.Context, batch []*pgWrite) (err error) {
-	conn, err := p.pool.Acquire(ctx)
+	began := time.Now()
+	defer func() { w.p.commitNs.Add(int64(time.Since(began))) }()
+	conn, err := w.p.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("store: acquire: %w", err)
+		w.settle(batch, fmt.Errorf("store: acquire: %w", err))
+		return
 	}
-	inTx := false
-	defer func() { releaseTx(ctx, conn, inTx) }()
+	clear(w.convs)
+	inTx, err := lockConvs(ctx, conn, batchIDs(batch), w.convs)
+	if err != nil {
+		releaseTx(ctx, conn, inTx)
+		w.settle(batch, err)
+		return
+	}
+	w.conn, w.locked = conn, batch
+}
 
-	ids := make([]string, 0, len(batch))
-	for _, r := range batch {
-		ids = append(ids, r.id)
-	}
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	convs := make(map[string]Conversation, len(ids))
-	if inTx, err = lockConvs(ctx, conn, ids, convs); err != nil {
-		return err
-	}
-
+// finish runs the locked batch's requests and commits them; next, when
+// not empty, begins in the same round trip (its locks taken and its
+// conversations read after the COMMIT), so that under load a batch costs
+// one round trip. finish returns the requests of next still to begin: all
+// of them when the COMMIT failed, none when next began (it is then the
+// locked batch) or was answered.
+func (w *pgWriter) finish(next []*pgWrite) []*pgWrite {
+	ctx, cancel := context.WithTimeout(context.Background(), pgBatchTimeout)
+	defer cancel()
+	began := time.Now()
+	defer func() { w.p.commitNs.Add(int64(time.Since(began))) }()
+	batch := w.locked
 	b := &pgx.Batch{}
 	for _, r := range batch {
-		cur, ok := convs[r.id]
+		cur, ok := w.convs[r.id]
 		if !ok {
 			r.err = fmt.Errorf("store: conversation %s: %w", r.id, ErrNotFound)
 			continue
@@ -207,15 +200,108 @@ func (p *Postgres) runBatch(ctx context.Context, batch []*pgWrite) (err error) {
 		if r.err = queuePlan(b, pl); r.err != nil {
 			continue
 		}
-		convs[r.id] = pl.conv
+		w.convs[r.id] = pl.conv
 		r.ch = Change{Conversation: pl.conv, Messages: pl.msgs}
 	}
 	b.Queue("COMMIT")
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		return pgErr("save conversations", err)
+	through := b.Len() // statements up to the COMMIT
+	if len(next) > 0 {
+		b.Queue("BEGIN")
+		queueLock(b, batchIDs(next))
 	}
-	inTx = false
+	br := w.conn.SendBatch(ctx, b)
+	var err error
+	for range through {
+		if _, err = br.Exec(); err != nil {
+			break
+		}
+	}
+	nextInTx, nextErr := false, error(nil)
+	if err == nil && len(next) > 0 {
+		clear(w.convs)
+		nextInTx, nextErr = readLock(br, w.convs)
+	}
+	if cerr := br.Close(); err == nil && nextErr == nil {
+		nextErr = cerr
+	}
+	w.p.commits.Add(1)
+	if err != nil {
+		// Nothing committed; next did not begin.
+		w.release(ctx, true)
+		w.settle(batch, pgErr("save conversations", err))
+		return next
+	}
+	for _, r := range batch {
+		w.p.answer(r)
+	}
+	if len(next) == 0 {
+		w.release(ctx, false)
+		return nil
+	}
+	if nextErr != nil {
+		w.release(ctx, nextInTx)
+		w.settle(next, fmt.Errorf("store: lock conversations: %w", nextErr))
+		return nil
+	}
+	w.p.chained.Add(1)
+	w.locked = next
 	return nil
+}
+
+// release gives the connection back, rolling back first when inTx.
+func (w *pgWriter) release(ctx context.Context, inTx bool) {
+	releaseTx(ctx, w.conn, inTx)
+	w.conn, w.locked = nil, nil
+}
+
+// settle answers a batch whose transaction failed with err, or did not
+// begin, nothing committed. When the server refused a statement, with the session alive
+// (a client id used before), each request runs again in a transaction of
+// its own, as Update's fn may. Otherwise (a lost connection, a timeout, a
+// FATAL) the COMMIT may have been carried out, and a request run again
+// would then be stored twice: each request not failed by itself gets err,
+// as it would alone; a client's resend finds its client id.
+func (w *pgWriter) settle(batch []*pgWrite, err error) {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Severity != "ERROR" {
+		w.p.log.Warn("batch failed", zap.Int("requests", len(batch)), zap.Error(err))
+		for _, r := range batch {
+			if r.err == nil && r.panicked == nil {
+				r.ch, r.err = Change{}, err
+			}
+			w.p.answer(r)
+		}
+		return
+	}
+	w.p.replays.Add(1)
+	w.p.log.Debug("batch failed; its requests run one by one", zap.Int("requests", len(batch)), zap.Error(err))
+	for _, r := range batch {
+		r.ch, r.err, r.panicked = Change{}, nil, nil
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+		} else {
+			r.panicked = catch(func() { r.ch, r.err = w.p.apply(r.ctx, r.id, r.fn) })
+		}
+		w.p.answer(r)
+	}
+}
+
+// catch runs f and returns what it panicked with, if anything, for the
+// caller's goroutine to panic with again.
+func catch(f func()) (panicked any) {
+	defer func() { panicked = recover() }()
+	f()
+	return nil
+}
+
+// batchIDs is the batch's conversations, sorted, each once.
+func batchIDs(batch []*pgWrite) []string {
+	ids := make([]string, 0, len(batch))
+	for _, r := range batch {
+		ids = append(ids, r.id)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 // lockConvs begins a transaction on conn, locks the conversations of ids
@@ -225,22 +311,9 @@ func (p *Postgres) runBatch(ctx context.Context, batch []*pgWrite) (err error) {
 func lockConvs(ctx context.Context, conn *pgxpool.Conn, ids []string, convs map[string]Conversation) (inTx bool, err error) {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	// Lock, then read in a statement of its own: its snapshot, taken once
-	// the locks are held, sees the messages of the transactions that held
-	// them before (a locking read re-reads only the locked row after a
-	// wait, not the newest message joined to it). ORDER BY makes the locks
-	// be taken in id order.
-	b.Queue("SELECT 1 FROM conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE", ids)
-	b.Queue(pgConvRead+" WHERE c.id = ANY($1)", ids)
+	queueLock(b, ids)
 	br := conn.SendBatch(ctx, b)
-	_, err = br.Exec()
-	inTx = err == nil
-	if err == nil {
-		_, err = br.Exec()
-	}
-	if err == nil {
-		err = readConvs(br, convs)
-	}
+	inTx, err = readLock(br, convs)
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
@@ -248,6 +321,30 @@ func lockConvs(ctx context.Context, conn *pgxpool.Conn, ids []string, convs map[
 		return inTx, fmt.Errorf("store: lock conversations: %w", err)
 	}
 	return inTx, nil
+}
+
+// queueLock adds to b, after a BEGIN, the locks on the conversations of
+// ids and their read.
+func queueLock(b *pgx.Batch, ids []string) {
+	// Lock, then read in a statement of its own: its snapshot, taken once
+	// the locks are held, sees the messages of the transactions that held
+	// them before (a locking read re-reads only the locked row after a
+	// wait, not the newest message joined to it). ORDER BY makes the locks
+	// be taken in id order.
+	b.Queue("SELECT 1 FROM conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE", ids)
+	b.Queue(pgConvRead+" WHERE c.id = ANY($1)", ids)
+}
+
+// readLock reads the results of a BEGIN and queueLock's statements into
+// convs; inTx says the BEGIN ran.
+func readLock(br pgx.BatchResults, convs map[string]Conversation) (inTx bool, err error) {
+	if _, err = br.Exec(); err != nil {
+		return false, err
+	}
+	if _, err = br.Exec(); err != nil {
+		return true, err
+	}
+	return true, readConvs(br, convs)
 }
 
 // readConvs scans the batch's next result, conversations, into convs.
