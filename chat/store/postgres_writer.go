@@ -13,9 +13,9 @@ import (
 	"go.uber.org/zap"
 )
 
-// Group commit on PostgreSQL. Every Apply is handed to one of a few writer
-// goroutines; a writer takes what is waiting (up to pgBatch requests) and
-// runs it as one transaction in two round trips:
+// Group commit on PostgreSQL. Every Apply is handed to a writer goroutine
+// (one by default); a writer takes what is waiting (up to pgBatch requests)
+// and runs it as one transaction:
 //
 //  1. BEGIN, lock every conversation of the batch (one statement, in id
 //     order, so that two batches never wait for each other in a cycle),
@@ -23,10 +23,14 @@ import (
 //  2. each request's fn in order (a conversation twice in a batch sees its
 //     first edit), then every insert and update, and COMMIT.
 //
-// One commit (one WAL flush) and two round trips then carry a whole batch
-// instead of one message: with one transaction per message, PostgreSQL
-// spent a core on two instances' 1,000 messages a second, its sessions
-// waiting on the WAL at commit (docs/benchmarks.md, seventh round).
+// What arrived while a batch was open begins in the round trip of its
+// COMMIT (step 2 of one batch and step 1 of the next go together), so
+// that under load a batch costs one round trip, not two.
+//
+// One commit (one WAL flush) then carries a whole batch instead of one
+// message: with one transaction per message, PostgreSQL spent a core on
+// two instances' 1,000 messages a second, its sessions waiting on the WAL
+// at commit (docs/benchmarks.md, seventh round).
 //
 // A request whose fn fails writes nothing, so it fails alone. When the
 // server fails the transaction (a client id used before), it is rolled back
